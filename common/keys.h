@@ -83,9 +83,19 @@ int	 key_prefix_successor(struct buf *out);
  * (missing decodes as a cJSON raw item with the text "undefined") and sets
  * *used to the bytes consumed, or returns NULL when the bytes are not a
  * valid encoding (truncated, unknown tag, bad escape, non-canonical number
- * such as an encoded -0, or deeper than KEY_MAX_DEPTH).
+ * such as an encoded -0, or deeper than KEY_MAX_DEPTH) or holds a string or
+ * field name with a NUL byte.
  */
 cJSON	*key_decode_value(const unsigned char *p, size_t len, size_t *used);
+
+/*
+ * Check that p (at most len bytes) starts with one valid value encoding,
+ * by the same rules as key_decode_value, without building it; strings and
+ * field names holding NUL bytes are accepted here (key_decode_value
+ * refuses them, as a cJSON string cannot hold a NUL).  Returns 0 and sets
+ * *used to the bytes the value takes, or -1 when malformed.
+ */
+int	 key_skip_value(const unsigned char *p, size_t len, size_t *used);
 
 /*
  * Decode a whole key: a sequence of values that must use every byte.

@@ -5,8 +5,17 @@
 #ifndef TINYVEX_UTIL_H
 #define TINYVEX_UTIL_H
 
+#include <sys/queue.h>
+
 #include <stddef.h>
 #include <stdint.h>
+
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 

@@ -1,1 +1,313 @@
-/* placeholder while in development */
+/*
+ * Group commit.  Every mutation waiting on the gateway links is taken into
+ * one write transaction; each runs in its own savepoint with its own ts
+ * (max(now, last + 1)) and its own success or failure; the transaction
+ * commits once; then every gateway is sent the commit notices, and the
+ * gateways that asked are sent the outcomes.  Idempotent requests are
+ * looked up first and answered from their record without writing.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+#include "proto/ipc.h"
+#include "udf.h"
+#include "writerd.h"
+
+enum { SP_BEGIN, SP_RELEASE, SP_UNDO };
+
+static int
+step_stmt(struct writerd *wd, sqlite3_stmt *s)
+{
+	int	 rc;
+
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		log_warnx("commit: %s", sqlite3_errmsg(wd->st->db));
+		return -1;
+	}
+	return 0;
+}
+
+int
+commit_open(struct writerd *wd)
+{
+	static const char *sp_sql[3] = {
+		"SAVEPOINT mutation", "RELEASE mutation",
+		"ROLLBACK TO mutation",
+	};
+	int	 i;
+
+	if (wctx_init(&wd->wctx, wd->st, &wd->conf) == -1)
+		return -1;
+	if (sqlite3_prepare_v3(wd->st->db, "SELECT outcome FROM idempotency"
+	    " WHERE session_id = ?1 AND request_id = ?2", -1,
+	    SQLITE_PREPARE_PERSISTENT, &wd->idem_get, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(wd->st->db, "INSERT OR REPLACE INTO idempotency"
+	    "(session_id, request_id, ts, outcome) VALUES (?1, ?2, ?3, ?4)",
+	    -1, SQLITE_PREPARE_PERSISTENT, &wd->idem_put, NULL) != SQLITE_OK)
+		goto fail;
+	for (i = 0; i < 3; i++)
+		if (sqlite3_prepare_v3(wd->st->db, sp_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &wd->sp[i], NULL) != SQLITE_OK)
+			goto fail;
+	if (store_global_get_i64(wd->st, "max_ts", &wd->max_ts) == -1 ||
+	    store_global_get_i64(wd->st, "catalog_version",
+	    &wd->catalog_version) == -1)
+		return -1;
+	return 0;
+fail:
+	log_warnx("%s: %s", __func__, sqlite3_errmsg(wd->st->db));
+	return -1;
+}
+
+void
+commit_schedule(struct writerd *wd)
+{
+	if (!TAILQ_EMPTY(&wd->queue))
+		event_active(wd->commit_ev, EV_TIMEOUT, 0);
+}
+
+/* Outcomes that a resend with the same requestId gets back. */
+static int
+outcome_recorded(int code)
+{
+	return code == TV_OK || code == TV_VALIDATION ||
+	    code == TV_NOT_FOUND || code == TV_CONFLICT;
+}
+
+/*
+ * Look up the mutation's idempotency record.  1 found (outcome filled in),
+ * 0 none, -1 error.
+ */
+static int
+idem_lookup(struct writerd *wd, struct mutation *m)
+{
+	sqlite3_stmt	*s = wd->idem_get;
+	cJSON		*o = NULL;
+	const cJSON	*v;
+	enum json_err	 jerr;
+	int64_t		 n;
+	int		 rc, ret = -1;
+
+	sqlite3_bind_text(s, 1, m->session_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, m->request_key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		ret = 0;
+		goto done;
+	}
+	if (rc != SQLITE_ROW)
+		goto done;
+	o = json_parse((const char *)sqlite3_column_text(s, 0),
+	    (size_t)sqlite3_column_bytes(s, 0), JSON_MAX_DEPTH, &jerr);
+	if (o == NULL)
+		goto done;
+	if (json_get_int(json_get(o, "ts"), 0, INT64_MAX, &n))
+		m->ts = n;
+	if (json_get_int(json_get(o, "code"), -40000, 0, &n))
+		m->err.code = (int)n;
+	if (cJSON_IsString(v = json_get(o, "message")))
+		strlcpy_tv(m->err.message, v->valuestring,
+		    sizeof(m->err.message));
+	buf_reset(&m->value);
+	if ((v = json_get(o, "value")) != NULL)
+		json_print(&m->value, v);
+	ret = 1;
+done:
+	if (ret == -1)
+		log_warnx("%s: idempotency record unreadable", __func__);
+	cJSON_Delete(o);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+static int
+idem_record(struct writerd *wd, struct mutation *m)
+{
+	sqlite3_stmt	*s = wd->idem_put;
+	struct buf	 o;
+	int		 rc;
+
+	buf_init(&o);
+	buf_adds(&o, "{\"ts\":");
+	buf_add_i64(&o, m->ts);
+	buf_adds(&o, ",\"code\":");
+	buf_add_i64(&o, m->err.code);
+	if (m->err.code == TV_OK) {
+		buf_adds(&o, ",\"value\":");
+		buf_add(&o, m->value.data, m->value.len);
+	} else {
+		buf_adds(&o, ",\"message\":");
+		json_print_string(&o, m->err.message, strlen(m->err.message));
+	}
+	buf_addc(&o, '}');
+	sqlite3_bind_text(s, 1, m->session_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, m->request_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now_us());
+	sqlite3_bind_text(s, 4, o.data, (int)o.len, SQLITE_STATIC);
+	rc = step_stmt(wd, s);
+	sqlite3_clear_bindings(s);
+	buf_free(&o);
+	return rc;
+}
+
+/*
+ * Run one mutation in its savepoint.  Returns 0 when the transaction may
+ * go on (the mutation succeeded or failed cleanly), -1 when the database
+ * itself failed and the whole group must be rolled back.
+ */
+static int
+run_one(struct writerd *wd, struct mutation *m)
+{
+	struct wctx	*w = &wd->wctx;
+	cJSON		*args;
+	enum json_err	 jerr;
+	int64_t		 ts;
+	int		 rc;
+
+	memset(&m->err, 0, sizeof(m->err));
+	buf_reset(&m->value);
+	buf_reset(&m->notice);
+	if (m->request_key != NULL) {
+		if ((rc = idem_lookup(wd, m)) == -1)
+			return -1;
+		if (rc == 1) {
+			wd->stats.replays++;
+			return 0;
+		}
+	}
+	ts = now_us();
+	if (ts <= wd->max_ts)
+		ts = wd->max_ts + 1;
+	m->ts = 0;
+	args = json_parse(m->args, m->argslen, JSON_MAX_DEPTH, &jerr);
+	if (args == NULL) {
+		tv_seterr(&m->err, jerr == JSON_ERR_DEPTH ? TV_TOO_LARGE :
+		    TV_VALIDATION, "args: %s", json_strerror(jerr));
+		goto record;
+	}
+	if (step_stmt(wd, wd->sp[SP_BEGIN]) == -1) {
+		cJSON_Delete(args);
+		return -1;
+	}
+	wctx_reset(w, ts);
+	rc = mutate_run(w, m->udf_path, args, &m->value, &m->err);
+	cJSON_Delete(args);
+	if (rc == 0) {
+		m->ts = ts;
+		if (w->catalog_changed)
+			wd->catalog_version = w->st->catalog->version;
+		if (m->request_key != NULL && idem_record(wd, m) == -1)
+			goto undo_fatal;
+		if (step_stmt(wd, wd->sp[SP_RELEASE]) == -1)
+			goto undo_fatal;
+		wctx_notice(w, wd->max_ts, wd->catalog_version, &m->notice);
+		wd->max_ts = ts;
+		wd->stats.mutations_ok++;
+		return 0;
+	}
+	if (step_stmt(wd, wd->sp[SP_UNDO]) == -1 ||
+	    step_stmt(wd, wd->sp[SP_RELEASE]) == -1)
+		return -1;
+	if (w->catalog_changed && store_load_catalog(wd->st) == -1)
+		return -1;
+	if (m->err.code == TV_INTERNAL)
+		log_warnx("mutation %s failed: %s", m->udf_path,
+		    m->err.message);
+record:
+	if (m->request_key != NULL && outcome_recorded(m->err.code) &&
+	    idem_record(wd, m) == -1)
+		return -1;
+	return 0;
+undo_fatal:
+	step_stmt(wd, wd->sp[SP_UNDO]);
+	step_stmt(wd, wd->sp[SP_RELEASE]);
+	return -1;
+}
+
+/* The whole group failed to commit: nothing of it was written. */
+static void
+fail_group(struct writerd *wd, struct mutationq *group, int64_t prev_ts,
+    const char *why)
+{
+	struct mutation	*m;
+
+	wd->max_ts = prev_ts;
+	store_load_catalog(wd->st);
+	wd->catalog_version = wd->st->catalog != NULL ?
+	    wd->st->catalog->version : wd->catalog_version;
+	TAILQ_FOREACH(m, group, entry) {
+		m->ts = 0;
+		buf_reset(&m->notice);
+		buf_reset(&m->value);
+		tv_seterr(&m->err, TV_UNAVAILABLE, "not committed: %s", why);
+	}
+}
+
+void
+commit_run(struct writerd *wd)
+{
+	struct mutationq	*group = &wd->group;
+	struct mutation		*m;
+	int64_t			 prev_ts = wd->max_ts, t0;
+	uint64_t		 n = 0;
+	int			 failed = 0;
+
+	assert(TAILQ_EMPTY(group));
+	while (n < (uint64_t)wd->conf.max_group_mutations &&
+	    (m = TAILQ_FIRST(&wd->queue)) != NULL) {
+		TAILQ_REMOVE(&wd->queue, m, entry);
+		TAILQ_INSERT_TAIL(group, m, entry);
+		if (m->gw != NULL)
+			m->gw->pending--;
+		n++;
+	}
+	if (n == 0)
+		return;
+	t0 = mono_us();
+	if (store_exec(wd->st, "BEGIN IMMEDIATE") == -1) {
+		fail_group(wd, group, prev_ts, "database busy");
+		goto answer;
+	}
+	TAILQ_FOREACH(m, group, entry) {
+		wd->stats.mutations++;
+		if (run_one(wd, m) == -1) {
+			failed = 1;
+			break;
+		}
+	}
+	if (!failed && wd->max_ts != prev_ts &&
+	    store_global_set_i64(wd->st, "max_ts", wd->max_ts) == -1)
+		failed = 1;
+	if (!failed && store_exec(wd->st, "COMMIT") == -1)
+		failed = 1;
+	if (failed) {
+		store_exec(wd->st, "ROLLBACK");
+		fail_group(wd, group, prev_ts, sqlite3_errmsg(wd->st->db));
+		log_warnx("group of %" PRIu64 " mutations rolled back", n);
+	} else {
+		wd->stats.commits++;
+		if (n > wd->stats.group_max)
+			wd->stats.group_max = n;
+	}
+	log_debug("group commit: %" PRIu64 " mutations in %" PRId64 " us",
+	    n, mono_us() - t0);
+answer:
+	/* Notices first, in ts order, then the outcomes. */
+	TAILQ_FOREACH(m, group, entry)
+		if (m->notice.len > 0)
+			notify_broadcast(wd, &m->notice);
+	while ((m = TAILQ_FIRST(group)) != NULL) {
+		TAILQ_REMOVE(group, m, entry);
+		notify_result(wd, m);
+		mutation_free(m);
+	}
+	commit_schedule(wd);
+}

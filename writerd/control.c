@@ -1,1 +1,531 @@
-/* placeholder while in development */
+/*
+ * The admin socket, control.sock: mode 0600, peer credentials checked on
+ * accept (root or writerd's own user), a bounded number of clients, one
+ * request and one reply at a time.  A malformed request closes that
+ * client's connection, never the daemon.  Commands live in one table;
+ * each handler fills in a JSON object.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "json.h"
+#include "log.h"
+#include "proto/ctl.h"
+#include "writerd.h"
+
+struct ctl_args {
+	const char	*argv[CTL_MAX_ARGS];
+	char		 store[CTL_MAX_ARGS][CTL_MAX_ARG_LEN + 1];
+	size_t		 argc;
+};
+
+typedef int (*ctl_handler)(struct writerd *, const struct ctl_args *,
+    cJSON *reply, char *err, size_t errlen);
+
+static int	do_status(struct writerd *, const struct ctl_args *, cJSON *,
+		    char *, size_t);
+static int	do_stats(struct writerd *, const struct ctl_args *, cJSON *,
+		    char *, size_t);
+static int	do_checkpoint(struct writerd *, const struct ctl_args *,
+		    cJSON *, char *, size_t);
+static int	do_log(struct writerd *, const struct ctl_args *, cJSON *,
+		    char *, size_t);
+static int	do_schema_reload(struct writerd *, const struct ctl_args *,
+		    cJSON *, char *, size_t);
+static int	do_gc(struct writerd *, const struct ctl_args *, cJSON *,
+		    char *, size_t);
+static int	do_backup(struct writerd *, const struct ctl_args *, cJSON *,
+		    char *, size_t);
+
+static const struct {
+	const char	*name;
+	size_t		 minargs, maxargs;
+	ctl_handler	 fn;
+} ctl_commands[] = {
+	{ "status",		0, 0, do_status },
+	{ "stats",		0, 0, do_stats },
+	{ "checkpoint",		0, 0, do_checkpoint },
+	{ "log",		1, 1, do_log },
+	{ "schema reload",	0, 0, do_schema_reload },
+	{ "gc",			0, 2, do_gc },
+	{ "backup",		1, 1, do_backup },
+};
+
+static void	ctl_read(struct bufferevent *, void *);
+static void	ctl_event(struct bufferevent *, short, void *);
+
+static void
+add_int(cJSON *o, const char *name, int64_t v)
+{
+	char	 tmp[24];
+
+	/* Integers as raw text: exact, never in exponent form. */
+	snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+	cJSON_AddItemToObject(o, name, cJSON_CreateRaw(tmp));
+}
+
+static int64_t
+file_size(const char *path, const char *suffix)
+{
+	char		 p[4096];
+	struct stat	 sb;
+
+	snprintf(p, sizeof(p), "%s%s", path, suffix);
+	return stat(p, &sb) == 0 ? (int64_t)sb.st_size : 0;
+}
+
+static size_t
+gateway_count(struct writerd *wd)
+{
+	struct gwlink	*gw;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(gw, &wd->gateways, entry)
+		if (gw->ready)
+			n++;
+	return n;
+}
+
+static int
+do_status(struct writerd *wd, const struct ctl_args *a, cJSON *r,
+    char *err, size_t errlen)
+{
+	(void)a;
+	(void)err;
+	(void)errlen;
+	cJSON_AddStringToObject(r, "status", wd->stopping ? "stopping" :
+	    "running");
+	add_int(r, "pid", getpid());
+	add_int(r, "ts", wd->max_ts);
+	add_int(r, "uptime_us", now_us() - wd->stats.started_us);
+	cJSON_AddStringToObject(r, "database", wd->dbpath);
+	add_int(r, "gateways", (int64_t)gateway_count(wd));
+	add_int(r, "queued", 0);
+	return 0;
+}
+
+static int64_t
+pragma_int(struct writerd *wd, const char *sql)
+{
+	sqlite3_stmt	*s;
+	int64_t		 v = -1;
+
+	if (sqlite3_prepare_v2(wd->st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static int
+do_stats(struct writerd *wd, const struct ctl_args *a, cJSON *r, char *err,
+    size_t errlen)
+{
+	struct writer_stats	*s = &wd->stats;
+	struct gwlink		*gw;
+	cJSON			*w, *gws, *g, *gs;
+	enum json_err		 jerr;
+	int64_t			 floor = 0, page;
+
+	(void)a;
+	(void)err;
+	(void)errlen;
+	w = cJSON_AddObjectToObject(r, "writer");
+	add_int(w, "pid", getpid());
+	add_int(w, "ts", wd->max_ts);
+	add_int(w, "uptime_us", now_us() - s->started_us);
+	add_int(w, "commits", (int64_t)s->commits);
+	add_int(w, "mutations", (int64_t)s->mutations);
+	add_int(w, "mutations_ok", (int64_t)s->mutations_ok);
+	add_int(w, "replays", (int64_t)s->replays);
+	cJSON_AddNumberToObject(w, "mutations_per_s", s->rate);
+	add_int(w, "group_max", (int64_t)s->group_max);
+	page = pragma_int(wd, "PRAGMA page_size");
+	add_int(w, "db_bytes", file_size(wd->dbpath, ""));
+	add_int(w, "wal_bytes", file_size(wd->dbpath, "-wal"));
+	add_int(w, "free_bytes", pragma_int(wd, "PRAGMA freelist_count") *
+	    page);
+	add_int(w, "revisions", pragma_int(wd,
+	    "SELECT count(*) FROM documents"));
+	add_int(w, "documents", pragma_int(wd,
+	    "SELECT count(*) FROM current_documents"));
+	store_global_get_i64(wd->st, "retention_floor", &floor);
+	add_int(w, "retention_floor", floor);
+	add_int(w, "gc_runs", (int64_t)s->gc_runs);
+	add_int(w, "gc_deleted", (int64_t)s->gc_deleted);
+	add_int(w, "gc_max_step_us", s->gc_max_step_us);
+	add_int(w, "checkpoints", (int64_t)s->checkpoints);
+	add_int(w, "gateways_dropped", (int64_t)s->gateways_dropped);
+	add_int(w, "bad_frames", (int64_t)s->bad_frames);
+	gws = cJSON_AddArrayToObject(r, "gateways");
+	TAILQ_FOREACH(gw, &wd->gateways, entry) {
+		if (!gw->ready)
+			continue;
+		g = cJSON_CreateObject();
+		cJSON_AddStringToObject(g, "id", gw->name);
+		add_int(g, "pid", gw->pid);
+		if (gw->stats != NULL && (gs = json_parse(gw->stats,
+		    strlen(gw->stats), 8, &jerr)) != NULL) {
+			cJSON_AddItemToObject(g, "stats", gs);
+			add_int(g, "stats_age_ms",
+			    (mono_us() - gw->stats_at) / 1000);
+		}
+		cJSON_AddItemToArray(gws, g);
+	}
+	return 0;
+}
+
+static int
+do_checkpoint(struct writerd *wd, const struct ctl_args *a, cJSON *r,
+    char *err, size_t errlen)
+{
+	int	 nlog = 0, nckpt = 0, rc;
+
+	(void)a;
+	sqlite3_busy_timeout(wd->st->db, 0);
+	rc = sqlite3_wal_checkpoint_v2(wd->st->db, NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, &nlog, &nckpt);
+	if (rc == SQLITE_BUSY)
+		rc = sqlite3_wal_checkpoint_v2(wd->st->db, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);
+	sqlite3_busy_timeout(wd->st->db, STORE_BUSY_TIMEOUT_MS);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "checkpoint failed: %s",
+		    sqlite3_errmsg(wd->st->db));
+		return -1;
+	}
+	wd->stats.checkpoints++;
+	add_int(r, "wal_frames", nlog);
+	add_int(r, "checkpointed_frames", nckpt);
+	add_int(r, "wal_bytes", file_size(wd->dbpath, "-wal"));
+	return 0;
+}
+
+static int
+do_log(struct writerd *wd, const struct ctl_args *a, cJSON *r, char *err,
+    size_t errlen)
+{
+	int	 v;
+
+	if (strcmp(a->argv[0], "verbose") == 0)
+		v = 1;
+	else if (strcmp(a->argv[0], "brief") == 0)
+		v = 0;
+	else {
+		snprintf(err, errlen, "log takes verbose or brief");
+		return -1;
+	}
+	log_setverbose(v);
+	notify_set_log(wd, v);
+	cJSON_AddStringToObject(r, "log", v ? "verbose" : "brief");
+	return 0;
+}
+
+static int
+do_schema_reload(struct writerd *wd, const struct ctl_args *a, cJSON *r,
+    char *err, size_t errlen)
+{
+	struct tv_error	 e;
+
+	(void)a;
+	if (wd->schema_path == NULL) {
+		snprintf(err, errlen, "writerd runs without a schema file");
+		return -1;
+	}
+	memset(&e, 0, sizeof(e));
+	if (schema_apply_file(wd, wd->schema_path, &e) == -1) {
+		snprintf(err, errlen, "%s", e.message);
+		return -1;
+	}
+	add_int(r, "catalog_version", wd->catalog_version);
+	return 0;
+}
+
+static int
+do_gc(struct writerd *wd, const struct ctl_args *a, cJSON *r, char *err,
+    size_t errlen)
+{
+	int64_t	 keep = wd->conf.retention_us;
+
+	if (a->argc == 2 && strcmp(a->argv[0], "--keep") == 0) {
+		if (parse_duration(a->argv[1], &keep) == -1) {
+			snprintf(err, errlen, "bad duration %s", a->argv[1]);
+			return -1;
+		}
+	} else if (a->argc != 0) {
+		snprintf(err, errlen, "usage: gc [--keep DURATION]");
+		return -1;
+	}
+	if (gc_run(wd, keep, -1, r) == -1) {
+		snprintf(err, errlen, "gc failed");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+do_backup(struct writerd *wd, const struct ctl_args *a, cJSON *r,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt	*s;
+	int		 rc;
+
+	if (a->argv[0][0] != '/') {
+		snprintf(err, errlen, "backup needs an absolute path");
+		return -1;
+	}
+	if (access(a->argv[0], F_OK) == 0) {
+		snprintf(err, errlen, "%s exists already", a->argv[0]);
+		return -1;
+	}
+	/*
+	 * VACUUM INTO on writerd's own connection, between group commits: a
+	 * consistent copy of the last commit, never restarted by writes.
+	 */
+	if (sqlite3_prepare_v2(wd->st->db, "VACUUM INTO ?1", -1, &s, NULL)
+	    != SQLITE_OK) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(wd->st->db));
+		return -1;
+	}
+	sqlite3_bind_text(s, 1, a->argv[0], -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errlen, "backup failed: %s",
+		    sqlite3_errmsg(wd->st->db));
+		return -1;
+	}
+	cJSON_AddStringToObject(r, "path", a->argv[0]);
+	add_int(r, "ts", wd->max_ts);
+	add_int(r, "bytes", file_size(a->argv[0], ""));
+	return 0;
+}
+
+static void
+ctl_free(struct ctlconn *c)
+{
+	TAILQ_REMOVE(&c->wd->ctlconns, c, entry);
+	c->wd->nctl--;
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+static void
+ctl_reply(struct ctlconn *c, uint32_t seq, int ok, const char *json)
+{
+	struct ipc_msg	 m;
+	const struct buf *f;
+
+	ipc_msg_init(&m, CTL_REPLY, seq, 2);
+	ipc_add_bool(&m, ok);
+	ipc_add_cstr(&m, json);
+	f = ipc_msg_finish(&m);
+	bufferevent_write(c->bev, f->data, f->len);
+	ipc_msg_free(&m);
+}
+
+/*
+ * Parse and run one request.  Returns 0, or -1 when the request is
+ * malformed (the connection is closed).
+ */
+static int
+ctl_handle(struct ctlconn *c, const struct ipc_hdr *h,
+    const unsigned char *body, size_t len)
+{
+	struct ipc_reader	 r;
+	struct ctl_args		 a;
+	const char		*cmd, *s;
+	size_t			 cmdlen, slen, i;
+	uint32_t		 version, n;
+	char			 name[64], err[512];
+	cJSON			*reply;
+	struct buf		 out;
+	int			 rc;
+
+	if (h->type != CTL_REQUEST || ipc_reader_init(&r, body, len, 3) == -1)
+		return -1;
+	ipc_get_u32(&r, &version);
+	ipc_get_str(&r, &cmd, &cmdlen, sizeof(name) - 1);
+	if (ipc_get_array(&r, &n, CTL_MAX_ARGS) == -1)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	for (i = 0; i < n; i++) {
+		if (ipc_get_str(&r, &s, &slen, CTL_MAX_ARG_LEN) == -1 ||
+		    memchr(s, '\0', slen) != NULL)
+			return -1;
+		memcpy(a.store[i], s, slen);
+		a.store[i][slen] = '\0';
+		a.argv[i] = a.store[i];
+	}
+	a.argc = n;
+	if (ipc_end(&r) == -1 || memchr(cmd, '\0', cmdlen) != NULL)
+		return -1;
+	if (version != CTL_VERSION) {
+		ctl_reply(c, h->seq, 0, "{\"error\":\"control protocol "
+		    "version mismatch\"}");
+		return 0;
+	}
+	memcpy(name, cmd, cmdlen);
+	name[cmdlen] = '\0';
+	for (i = 0; i < nitems(ctl_commands); i++)
+		if (strcmp(ctl_commands[i].name, name) == 0)
+			break;
+	buf_init(&out);
+	reply = cJSON_CreateObject();
+	err[0] = '\0';
+	if (i == nitems(ctl_commands)) {
+		snprintf(err, sizeof(err), "unknown command \"%s\"", name);
+		rc = -1;
+	} else if (a.argc < ctl_commands[i].minargs ||
+	    a.argc > ctl_commands[i].maxargs) {
+		snprintf(err, sizeof(err), "wrong number of arguments for %s",
+		    name);
+		rc = -1;
+	} else
+		rc = ctl_commands[i].fn(c->wd, &a, reply, err, sizeof(err));
+	if (rc == -1) {
+		buf_adds(&out, "{\"error\":");
+		json_print_string(&out, err, strlen(err));
+		buf_addc(&out, '}');
+	} else
+		json_print(&out, reply);
+	if (out.len > CTL_MAX_REPLY) {
+		buf_reset(&out);
+		buf_adds(&out, "{\"error\":\"reply too large\"}");
+		rc = -1;
+	}
+	log_info("control: %s by uid %d: %s", name, (int)c->uid,
+	    rc == 0 ? "ok" : err);
+	ctl_reply(c, h->seq, rc == 0, out.data);
+	cJSON_Delete(reply);
+	buf_free(&out);
+	return 0;
+}
+
+static void
+ctl_read(struct bufferevent *bev, void *arg)
+{
+	struct ctlconn	*c = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	struct ipc_hdr	 h;
+	unsigned char	*p;
+	size_t		 avail, need;
+
+	while ((avail = evbuffer_get_length(in)) >= IPC_HDR_LEN) {
+		p = evbuffer_pullup(in, IPC_HDR_LEN);
+		need = (size_t)p[0] << 24 | (size_t)p[1] << 16 |
+		    (size_t)p[2] << 8 | p[3];
+		if (need < IPC_HDR_LEN || need > CTL_MAX_FRAME)
+			goto bad;
+		if (avail < need)
+			return;
+		p = evbuffer_pullup(in, (ssize_t)need);
+		if (ipc_frame_peek(p, need, CTL_MAX_FRAME, &h) <= 0 ||
+		    ctl_handle(c, &h, p + IPC_HDR_LEN, need - IPC_HDR_LEN)
+		    == -1)
+			goto bad;
+		evbuffer_drain(in, need);
+	}
+	return;
+bad:
+	log_warnx("control: malformed request from uid %d, closing",
+	    (int)c->uid);
+	ctl_free(c);
+}
+
+static void
+ctl_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		ctl_free(arg);
+}
+
+static void
+ctl_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct writerd	*wd = arg;
+	struct ctlconn	*c;
+	struct ucred	 cred;
+	socklen_t	 len = sizeof(cred);
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
+	    len != sizeof(cred) ||
+	    (cred.uid != 0 && cred.uid != geteuid())) {
+		log_warnx("control: refused peer uid %d", (int)cred.uid);
+		close(fd);
+		return;
+	}
+	if (wd->nctl >= CTL_MAX_CLIENTS) {
+		log_warnx("control: too many clients");
+		close(fd);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->wd = wd;
+	c->uid = cred.uid;
+	if ((c->bev = bufferevent_socket_new(wd->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		close(fd);
+		free(c);
+		return;
+	}
+	bufferevent_setcb(c->bev, ctl_read, NULL, ctl_event, c);
+	bufferevent_enable(c->bev, EV_READ);
+	TAILQ_INSERT_TAIL(&wd->ctlconns, c, entry);
+	wd->nctl++;
+}
+
+static void
+ctl_listen_error(struct evconnlistener *l, void *arg)
+{
+	(void)arg;
+	log_warn("control.sock accept");
+	if (errno == EMFILE || errno == ENFILE) {
+		evconnlistener_disable(l);
+		evconnlistener_enable(l);
+	}
+}
+
+int
+control_listen(struct writerd *wd, const char *path)
+{
+	int	 fd;
+
+	if ((fd = unix_listen(path, 0600)) == -1)
+		return -1;
+	wd->ctl_listener = evconnlistener_new(wd->base, ctl_accept, wd,
+	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (wd->ctl_listener == NULL) {
+		close(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(wd->ctl_listener, ctl_listen_error);
+	return 0;
+}
+
+void
+control_close_all(struct writerd *wd)
+{
+	struct ctlconn	*c;
+
+	while ((c = TAILQ_FIRST(&wd->ctlconns)) != NULL)
+		ctl_free(c);
+	if (wd->ctl_listener != NULL) {
+		evconnlistener_free(wd->ctl_listener);
+		wd->ctl_listener = NULL;
+	}
+}

@@ -1,1 +1,426 @@
-/* placeholder while in development */
+/*
+ * The built-in mutations of DESIGN §3: db/insert, db/patch, db/replace,
+ * db/delete and db/batch.  Each validates its arguments completely
+ * (names, reserved fields, sizes, depth, types) before it writes, and
+ * writes through the write context, inside the caller's savepoint.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+#include "udf.h"
+#include "wctx.h"
+#include "writerd.h"
+
+static int	mutate_one(struct wctx *, enum udf_kind, const cJSON *,
+		    struct buf *, struct tv_error *);
+
+/* Only the listed members may appear in an args object. */
+static int
+only_members(const cJSON *args, const char *const *allowed,
+    struct tv_error *err)
+{
+	const cJSON	*m;
+	size_t		 i;
+
+	if (!cJSON_IsObject(args))
+		return tv_seterr(err, TV_VALIDATION, "args must be an object");
+	cJSON_ArrayForEach(m, args) {
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(m->string, allowed[i]) == 0)
+				break;
+		if (allowed[i] == NULL)
+			return tv_seterr(err, TV_VALIDATION,
+			    "unknown argument \"%.64s\"", m->string);
+	}
+	return 0;
+}
+
+static const char *
+arg_table(const cJSON *args, struct tv_error *err)
+{
+	const cJSON	*t = json_get(args, "table");
+
+	if (!cJSON_IsString(t) || !store_valid_name(t->valuestring)) {
+		tv_seterr(err, TV_VALIDATION, "table must be a name matching "
+		    "[A-Za-z][A-Za-z0-9_]{0,63}");
+		return NULL;
+	}
+	return t->valuestring;
+}
+
+static const char *
+arg_id(const cJSON *args, struct tv_error *err)
+{
+	const cJSON	*id = json_get(args, "id");
+
+	if (!cJSON_IsString(id) || !store_valid_id(id->valuestring)) {
+		tv_seterr(err, TV_VALIDATION, "id must be a document id");
+		return NULL;
+	}
+	return id->valuestring;
+}
+
+/*
+ * Field names at every level follow the user field name rule; names that
+ * start with '_' are reserved at the top level.
+ */
+static int
+check_fields(const cJSON *v, int depth, int maxdepth, struct tv_error *err)
+{
+	const cJSON	*m;
+
+	if (depth > maxdepth)
+		return tv_seterr(err, TV_VALIDATION, "document nested deeper "
+		    "than %d levels", maxdepth);
+	if (cJSON_IsObject(v)) {
+		cJSON_ArrayForEach(m, v) {
+			if (!store_valid_name(m->string)) {
+				if (m->string[0] == '_')
+					return tv_seterr(err, TV_VALIDATION,
+					    "field \"%.64s\": names starting "
+					    "with _ are reserved", m->string);
+				return tv_seterr(err, TV_VALIDATION, "field "
+				    "\"%.64s\" is not a valid field name "
+				    "([A-Za-z][A-Za-z0-9_]{0,63})", m->string);
+			}
+			if (check_fields(m, depth + 1, maxdepth, err) == -1)
+				return -1;
+		}
+	} else if (cJSON_IsArray(v)) {
+		cJSON_ArrayForEach(m, v)
+			if (check_fields(m, depth + 1, maxdepth, err) == -1)
+				return -1;
+	} else if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
+		return tv_seterr(err, TV_VALIDATION, "numbers must be finite");
+	else if (cJSON_IsRaw(v) || cJSON_IsInvalid(v))
+		return tv_seterr(err, TV_VALIDATION, "not a JSON value");
+	return 0;
+}
+
+static int
+check_user_doc(struct wctx *w, const cJSON *doc, const char *what,
+    struct tv_error *err)
+{
+	if (!cJSON_IsObject(doc))
+		return tv_seterr(err, TV_VALIDATION, "%s must be an object",
+		    what);
+	return check_fields(doc, 1, (int)w->conf->max_document_depth, err);
+}
+
+static int
+listed(const cJSON *names, const char *name)
+{
+	const cJSON	*u;
+
+	cJSON_ArrayForEach(u, names)
+		if (cJSON_IsString(u) && strcmp(u->valuestring, name) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The stored document: _id, _creationTime, then the user fields of user
+ * (system fields skipped) with set merged in and unset removed.
+ */
+static cJSON *
+make_doc(const char *id, double creation, const cJSON *user,
+    const cJSON *set, const cJSON *unset)
+{
+	cJSON		*doc, *m, *s;
+
+	doc = cJSON_CreateObject();
+	cJSON_AddItemToObject(doc, "_id", cJSON_CreateString(id));
+	cJSON_AddItemToObject(doc, "_creationTime",
+	    cJSON_CreateNumber(creation));
+	cJSON_ArrayForEach(m, user) {
+		if (m->string[0] == '_' || listed(unset, m->string))
+			continue;
+		s = json_get(set, m->string);
+		cJSON_AddItemToObject(doc, m->string,
+		    cJSON_Duplicate(s != NULL ? s : m, 1));
+	}
+	cJSON_ArrayForEach(m, set)
+		if (json_get(user, m->string) == NULL)
+			cJSON_AddItemToObject(doc, m->string,
+			    cJSON_Duplicate(m, 1));
+	return doc;
+}
+
+static int
+check_size(struct wctx *w, const cJSON *doc, struct tv_error *err)
+{
+	struct buf	 b;
+	size_t		 len;
+
+	buf_init(&b);
+	json_print(&b, doc);
+	len = b.len;
+	buf_free(&b);
+	if (len > w->conf->max_document_bytes)
+		return tv_seterr(err, TV_TOO_LARGE, "document is %zu bytes, "
+		    "over max_document_bytes %llu", len,
+		    (unsigned long long)w->conf->max_document_bytes);
+	return 0;
+}
+
+static int
+do_insert(struct wctx *w, const cJSON *args, struct buf *value,
+    struct tv_error *err)
+{
+	static const char *const allowed[] = { "table", "doc", NULL };
+	const struct store_table	*t;
+	const char			*name;
+	const cJSON			*user;
+	cJSON				*doc;
+	char				 id[STORE_ID_LEN + 1];
+	int				 rc;
+
+	if (only_members(args, allowed, err) == -1 ||
+	    (name = arg_table(args, err)) == NULL)
+		return -1;
+	user = json_get(args, "doc");
+	if (check_user_doc(w, user, "doc", err) == -1)
+		return -1;
+	if (wctx_table(w, name, 1, &t, err) == -1 ||
+	    wctx_new_id(w, id, err) == -1)
+		return -1;
+	doc = make_doc(id, (double)w->ts / 1000.0, user, NULL, NULL);
+	rc = check_size(w, doc, err);
+	if (rc == 0)
+		rc = wctx_write(w, t, id, NULL, 0, doc, err);
+	cJSON_Delete(doc);
+	if (rc == -1)
+		return -1;
+	json_print_string(value, id, strlen(id));
+	return 0;
+}
+
+/* Find the document a patch, replace or delete is about. */
+static int
+target(struct wctx *w, const cJSON *args, const struct store_table **t,
+    const char **id, cJSON **old, int64_t *old_ts, struct tv_error *err)
+{
+	const char	*name;
+
+	*old = NULL;
+	if ((name = arg_table(args, err)) == NULL ||
+	    (*id = arg_id(args, err)) == NULL)
+		return -1;
+	if (wctx_table(w, name, 0, t, err) == -1)
+		return -1;
+	if (*t == NULL)
+		return tv_seterr(err, TV_NOT_FOUND, "no document %s in table "
+		    "%s", *id, name);
+	if (wctx_read(w, *t, *id, old, old_ts, err) == -1)
+		return -1;
+	if (*old == NULL)
+		return tv_seterr(err, TV_NOT_FOUND, "no document %s in table "
+		    "%s", *id, name);
+	return 0;
+}
+
+static double
+creation_of(const cJSON *doc)
+{
+	const cJSON	*ct = json_get(doc, "_creationTime");
+
+	return cJSON_IsNumber(ct) ? ct->valuedouble : 0;
+}
+
+static int
+do_patch(struct wctx *w, const cJSON *args, struct buf *value,
+    struct tv_error *err)
+{
+	static const char *const allowed[] = { "table", "id", "set", "unset",
+	    NULL };
+	const struct store_table	*t;
+	const char			*id;
+	const cJSON			*set, *unset, *u;
+	cJSON				*old = NULL, *doc = NULL;
+	int64_t				 old_ts;
+	int				 ret = -1;
+
+	if (only_members(args, allowed, err) == -1)
+		return -1;
+	set = json_get(args, "set");
+	unset = json_get(args, "unset");
+	if (set != NULL && check_user_doc(w, set, "set", err) == -1)
+		return -1;
+	if (unset != NULL) {
+		if (!cJSON_IsArray(unset))
+			return tv_seterr(err, TV_VALIDATION,
+			    "unset must be an array of field names");
+		cJSON_ArrayForEach(u, unset) {
+			if (!cJSON_IsString(u) ||
+			    !store_valid_name(u->valuestring))
+				return tv_seterr(err, TV_VALIDATION, "unset "
+				    "must list user field names");
+			if (json_get(set, u->valuestring) != NULL)
+				return tv_seterr(err, TV_VALIDATION, "field "
+				    "%s is both set and unset",
+				    u->valuestring);
+		}
+	}
+	if (target(w, args, &t, &id, &old, &old_ts, err) == -1)
+		goto done;
+	doc = make_doc(id, creation_of(old), old, set, unset);
+	if (check_size(w, doc, err) == -1 ||
+	    wctx_write(w, t, id, old, old_ts, doc, err) == -1)
+		goto done;
+	buf_adds(value, "null");
+	ret = 0;
+done:
+	cJSON_Delete(old);
+	cJSON_Delete(doc);
+	return ret;
+}
+
+static int
+do_replace(struct wctx *w, const cJSON *args, struct buf *value,
+    struct tv_error *err)
+{
+	static const char *const allowed[] = { "table", "id", "doc", NULL };
+	const struct store_table	*t;
+	const char			*id;
+	const cJSON			*user;
+	cJSON				*old = NULL, *doc = NULL;
+	int64_t				 old_ts;
+	int				 ret = -1;
+
+	if (only_members(args, allowed, err) == -1)
+		return -1;
+	user = json_get(args, "doc");
+	if (check_user_doc(w, user, "doc", err) == -1)
+		return -1;
+	if (target(w, args, &t, &id, &old, &old_ts, err) == -1)
+		goto done;
+	doc = make_doc(id, creation_of(old), user, NULL, NULL);
+	if (check_size(w, doc, err) == -1 ||
+	    wctx_write(w, t, id, old, old_ts, doc, err) == -1)
+		goto done;
+	buf_adds(value, "null");
+	ret = 0;
+done:
+	cJSON_Delete(old);
+	cJSON_Delete(doc);
+	return ret;
+}
+
+static int
+do_delete(struct wctx *w, const cJSON *args, struct buf *value,
+    struct tv_error *err)
+{
+	static const char *const allowed[] = { "table", "id", NULL };
+	const struct store_table	*t;
+	const char			*id;
+	cJSON				*old = NULL;
+	int64_t				 old_ts;
+	int				 ret = -1;
+
+	if (only_members(args, allowed, err) == -1)
+		return -1;
+	if (target(w, args, &t, &id, &old, &old_ts, err) == -1 ||
+	    wctx_write(w, t, id, old, old_ts, NULL, err) == -1)
+		goto done;
+	buf_adds(value, "null");
+	ret = 0;
+done:
+	cJSON_Delete(old);
+	return ret;
+}
+
+static int
+do_batch(struct wctx *w, const cJSON *args, struct buf *value,
+    struct tv_error *err)
+{
+	static const char *const allowed[] = { "ops", NULL };
+	static const struct {
+		const char	*name;
+		enum udf_kind	 kind;
+	} ops[] = {
+		{ "insert", UDF_INSERT }, { "patch", UDF_PATCH },
+		{ "replace", UDF_REPLACE }, { "delete", UDF_DELETE },
+	};
+	const cJSON	*list, *name;
+	cJSON		*op, *m, *opargs;
+	struct tv_error	 sub;
+	size_t		 i, n = 0;
+	int		 rc;
+
+	if (only_members(args, allowed, err) == -1)
+		return -1;
+	list = json_get(args, "ops");
+	if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0)
+		return tv_seterr(err, TV_VALIDATION,
+		    "ops must be a non-empty array");
+	if (cJSON_GetArraySize(list) > w->conf->max_batch_ops)
+		return tv_seterr(err, TV_TOO_LARGE, "more than %lld ops in a "
+		    "batch", (long long)w->conf->max_batch_ops);
+	buf_addc(value, '[');
+	cJSON_ArrayForEach(op, list) {
+		name = json_get(op, "op");
+		if (!cJSON_IsObject(op) || !cJSON_IsString(name))
+			return tv_seterr(err, TV_VALIDATION, "ops[%zu] must "
+			    "be an object with an op", n);
+		for (i = 0; i < nitems(ops); i++)
+			if (strcmp(name->valuestring, ops[i].name) == 0)
+				break;
+		if (i == nitems(ops))
+			return tv_seterr(err, TV_VALIDATION, "ops[%zu]: op "
+			    "must be insert, patch, replace or delete", n);
+		/* The op's own arguments: every member but "op". */
+		opargs = cJSON_CreateObject();
+		cJSON_ArrayForEach(m, op)
+			if (strcmp(m->string, "op") != 0)
+				cJSON_AddItemReferenceToObject(opargs,
+				    m->string, m);
+		if (n > 0)
+			buf_addc(value, ',');
+		memset(&sub, 0, sizeof(sub));
+		rc = mutate_one(w, ops[i].kind, opargs, value, &sub);
+		cJSON_Delete(opargs);
+		if (rc == -1)
+			return tv_seterr(err, sub.code, "ops[%zu]: %s", n,
+			    sub.message);
+		n++;
+	}
+	buf_addc(value, ']');
+	return 0;
+}
+
+static int
+mutate_one(struct wctx *w, enum udf_kind kind, const cJSON *args,
+    struct buf *value, struct tv_error *err)
+{
+	switch (kind) {
+	case UDF_INSERT:
+		return do_insert(w, args, value, err);
+	case UDF_PATCH:
+		return do_patch(w, args, value, err);
+	case UDF_REPLACE:
+		return do_replace(w, args, value, err);
+	case UDF_DELETE:
+		return do_delete(w, args, value, err);
+	default:
+		return tv_seterr(err, TV_INTERNAL, "not a mutation");
+	}
+}
+
+int
+mutate_run(struct wctx *w, const char *udf_path, const cJSON *args,
+    struct buf *value, struct tv_error *err)
+{
+	enum udf_kind	 kind = udf_lookup(udf_path);
+
+	buf_reset(value);
+	if (!udf_is_mutation(kind))
+		return tv_seterr(err, TV_NOT_FOUND, "no mutation function "
+		    "\"%.128s\"", udf_path);
+	if (kind == UDF_BATCH)
+		return do_batch(w, args, value, err);
+	return mutate_one(w, kind, args, value, err);
+}

@@ -1,1 +1,525 @@
-/* placeholder while in development */
+/*
+ * The gateway links on writer.sock: accept (peer credentials checked,
+ * fail closed), HELLO/WELCOME, reading mutation requests into the group
+ * commit queue, and sending commit notices and outcomes back.  Gateways
+ * face the network, so everything they send is treated as untrusted: a
+ * malformed or unexpected frame drops that link (logged), never the
+ * writer.  Output to a gateway is bounded: a gateway that does not read
+ * is dropped and resyncs from the log when it reconnects.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "json.h"
+#include "log.h"
+#include "proto/ipc.h"
+#include "writerd.h"
+
+#define NOTIFY_FRAMES_PER_EVENT	256	/* fairness between gateways */
+
+static void	gw_read(struct bufferevent *, void *);
+static void	gw_event(struct bufferevent *, short, void *);
+static void	gw_drop(struct gwlink *, const char *);
+
+void
+mutation_free(struct mutation *m)
+{
+	if (m == NULL)
+		return;
+	free(m->session_id);
+	free(m->request_key);
+	free(m->udf_path);
+	free(m->args);
+	buf_free(&m->value);
+	buf_free(&m->notice);
+	free(m);
+}
+
+/*
+ * Create a Unix socket at path with the given mode, refusing to replace
+ * one that a live daemon still answers on.
+ */
+int
+unix_listen(const char *path, mode_t mode)
+{
+	struct sockaddr_un	 sun;
+	mode_t			 old;
+	int			 fd, probe;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy_tv(sun.sun_path, path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path)) {
+		log_warnx("%s: socket path too long", path);
+		return -1;
+	}
+	if ((probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		close(probe);
+		log_warnx("%s: another daemon is answering on it", path);
+		errno = EADDRINUSE;
+		return -1;
+	}
+	close(probe);
+	if (unlink(path) == -1 && errno != ENOENT) {
+		log_warn("unlink %s", path);
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		return -1;
+	old = umask(0777 & ~mode);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(old);
+		log_warn("bind %s", path);
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	if (chmod(path, mode) == -1 || listen(fd, 64) == -1) {
+		log_warn("%s", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* 0 when the peer is allowed: root, our own uid, or the gateway user. */
+static int
+peer_allowed(struct writerd *wd, int fd, uid_t *uidp)
+{
+	struct ucred	 cred;
+	socklen_t	 len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
+	    len != sizeof(cred))
+		return -1;
+	*uidp = cred.uid;
+	if (cred.uid == 0 || cred.uid == geteuid() || cred.uid == wd->gw_uid)
+		return 0;
+	return -1;
+}
+
+static void
+hello_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	gw_drop(arg, "no HELLO in time");
+}
+
+static void
+gw_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct writerd		*wd = arg;
+	struct gwlink		*gw;
+	struct timeval		 tv = { WRITERD_HELLO_TIMEOUT, 0 };
+	size_t			 n = 0;
+	uid_t			 uid = (uid_t)-1;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if (peer_allowed(wd, fd, &uid) == -1) {
+		log_warnx("writer.sock: refused peer uid %d", (int)uid);
+		close(fd);
+		return;
+	}
+	TAILQ_FOREACH(gw, &wd->gateways, entry)
+		n++;
+	if (wd->stopping || n >= (size_t)wd->conf.max_gateways) {
+		log_warnx("writer.sock: refused gateway: %s", wd->stopping ?
+		    "stopping" : "too many gateways");
+		close(fd);
+		return;
+	}
+	gw = xcalloc(1, sizeof(*gw));
+	gw->wd = wd;
+	gw->id = ++wd->next_gw_id;
+	snprintf(gw->name, sizeof(gw->name), "#%u", gw->id);
+	gw->bev = bufferevent_socket_new(wd->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (gw->bev == NULL) {
+		close(fd);
+		free(gw);
+		return;
+	}
+	bufferevent_setcb(gw->bev, gw_read, NULL, gw_event, gw);
+	bufferevent_enable(gw->bev, EV_READ);
+	gw->hello_timer = evtimer_new(wd->base, hello_timeout, gw);
+	evtimer_add(gw->hello_timer, &tv);
+	TAILQ_INSERT_TAIL(&wd->gateways, gw, entry);
+	log_debug("gateway %u connected (uid %d)", gw->id, (int)uid);
+}
+
+static void
+gw_listen_error(struct evconnlistener *l, void *arg)
+{
+	(void)arg;
+	log_warn("writer.sock accept");
+	/* Out of descriptors: pause accepting for a moment. */
+	if (errno == EMFILE || errno == ENFILE) {
+		evconnlistener_disable(l);
+		evconnlistener_enable(l);
+	}
+}
+
+int
+notify_listen(struct writerd *wd, const char *path)
+{
+	int	 fd;
+
+	if ((fd = unix_listen(path, 0660)) == -1)
+		return -1;
+	if (geteuid() == 0 && wd->gw_gid != 0 &&
+	    chown(path, 0, wd->gw_gid) == -1)
+		log_warn("chown %s", path);
+	wd->gw_listener = evconnlistener_new(wd->base, gw_accept, wd,
+	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (wd->gw_listener == NULL) {
+		close(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(wd->gw_listener, gw_listen_error);
+	return 0;
+}
+
+static void
+gw_free(struct gwlink *gw)
+{
+	struct writerd	*wd = gw->wd;
+	struct mutation	*m, *tmp;
+
+	/* Queued work of this gateway never runs; answered work is lost. */
+	TAILQ_FOREACH_SAFE(m, &wd->queue, entry, tmp) {
+		if (m->gw == gw) {
+			TAILQ_REMOVE(&wd->queue, m, entry);
+			mutation_free(m);
+		}
+	}
+	TAILQ_FOREACH(m, &wd->group, entry)
+		if (m->gw == gw)
+			m->gw = NULL;
+	TAILQ_REMOVE(&wd->gateways, gw, entry);
+	if (gw->hello_timer != NULL)
+		event_free(gw->hello_timer);
+	bufferevent_free(gw->bev);
+	free(gw->stats);
+	free(gw);
+}
+
+static void
+gw_drop(struct gwlink *gw, const char *why)
+{
+	log_warnx("gateway %u (%s): dropped: %s", gw->id, gw->name, why);
+	gw->wd->stats.gateways_dropped++;
+	gw_free(gw);
+}
+
+static void
+gw_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct gwlink	*gw = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_EOF) {
+		log_info("gateway %u (%s) disconnected", gw->id, gw->name);
+		gw_free(gw);
+	} else if (what & BEV_EVENT_ERROR)
+		gw_drop(gw, strerror(EVUTIL_SOCKET_ERROR()));
+}
+
+/* Queue a frame to a gateway, dropping it past the output bound. */
+static int
+gw_send(struct gwlink *gw, const struct buf *frame)
+{
+	struct evbuffer	*out = bufferevent_get_output(gw->bev);
+
+	if (evbuffer_get_length(out) + frame->len >
+	    gw->wd->conf.gateway_output_limit) {
+		gw_drop(gw, "output limit passed; it will resync");
+		return -1;
+	}
+	if (bufferevent_write(gw->bev, frame->data, frame->len) == -1) {
+		gw_drop(gw, "write failed");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+handle_hello(struct gwlink *gw, const struct ipc_hdr *h,
+    const unsigned char *body, size_t len)
+{
+	struct writerd	*wd = gw->wd;
+	struct ipc_reader r;
+	struct ipc_msg	 m;
+	const char	*name;
+	size_t		 namelen;
+	uint32_t	 version;
+	uint64_t	 pid;
+	int		 rc;
+
+	if (h->type != IPC_HELLO || ipc_reader_init(&r, body, len, 3) == -1)
+		return -1;
+	ipc_get_u32(&r, &version);
+	ipc_get_str(&r, &name, &namelen, IPC_MAX_ID_LEN);
+	ipc_get_u64(&r, &pid);
+	if (ipc_end(&r) == -1)
+		return -1;
+	if (version != IPC_VERSION) {
+		log_warnx("gateway %u speaks IPC version %u, not %u", gw->id,
+		    version, IPC_VERSION);
+		return -1;
+	}
+	memcpy(gw->name, name, namelen);
+	gw->name[namelen] = '\0';
+	gw->pid = (pid_t)pid;
+	gw->ready = 1;
+	event_free(gw->hello_timer);
+	gw->hello_timer = NULL;
+	ipc_msg_init(&m, IPC_WELCOME, h->seq, 3);
+	ipc_add_u64(&m, IPC_VERSION);
+	ipc_add_i64(&m, wd->max_ts);
+	ipc_add_i64(&m, wd->catalog_version);
+	rc = gw_send(gw, ipc_msg_finish(&m));
+	ipc_msg_free(&m);
+	if (rc == 0)
+		log_info("gateway %u is %s (pid %d)", gw->id, gw->name,
+		    (int)gw->pid);
+	return rc == 0 ? 0 : 1;
+}
+
+/* Answer at once, without running: Overloaded, TooLarge. */
+static void
+refuse(struct gwlink *gw, uint32_t seq, int code, const char *msg)
+{
+	struct mutation	 m;
+
+	memset(&m, 0, sizeof(m));
+	m.gw = gw;
+	m.seq = seq;
+	m.err.code = code;
+	strlcpy_tv(m.err.message, msg, sizeof(m.err.message));
+	notify_result(gw->wd, &m);
+}
+
+static int
+handle_mutate(struct gwlink *gw, const struct ipc_hdr *h,
+    const unsigned char *body, size_t len)
+{
+	struct writerd		*wd = gw->wd;
+	struct ipc_reader	 r;
+	struct mutation		*m;
+	const char		*sid, *rid = NULL, *udf, *args;
+	size_t			 sidlen, ridlen = 0, udflen, argslen;
+	int64_t			 ridnum = 0;
+	enum ipc_kind		 ridkind;
+	struct buf		 key;
+
+	if (ipc_reader_init(&r, body, len, 4) == -1)
+		return -1;
+	ipc_get_str(&r, &sid, &sidlen, IPC_MAX_ID_LEN);
+	ridkind = ipc_peek_kind(&r);
+	if (ridkind == IPC_K_NIL)
+		ipc_get_nil(&r);
+	else if (ridkind == IPC_K_STR)
+		ipc_get_str(&r, &rid, &ridlen, IPC_MAX_ID_LEN);
+	else if (ridkind == IPC_K_UINT || ridkind == IPC_K_INT)
+		ipc_get_i64(&r, &ridnum);
+	else
+		return -1;
+	ipc_get_str(&r, &udf, &udflen, IPC_MAX_UDF_LEN);
+	ipc_get_str(&r, &args, &argslen, IPC_MAX_GW_FRAME);
+	if (ipc_end(&r) == -1)
+		return -1;
+	if (memchr(sid, '\0', sidlen) != NULL ||
+	    memchr(udf, '\0', udflen) != NULL ||
+	    (rid != NULL && memchr(rid, '\0', ridlen) != NULL))
+		return -1;
+	if (wd->stopping) {
+		refuse(gw, h->seq, TV_UNAVAILABLE, "writer is stopping");
+		return 0;
+	}
+	if (gw->pending >= WRITERD_MAX_PENDING_GW) {
+		refuse(gw, h->seq, TV_OVERLOADED, "writer queue full");
+		return 0;
+	}
+	if (argslen > wd->conf.max_args_bytes) {
+		refuse(gw, h->seq, TV_TOO_LARGE, "args over max_args_bytes");
+		return 0;
+	}
+	m = xcalloc(1, sizeof(*m));
+	m->gw = gw;
+	m->seq = h->seq;
+	m->session_id = xstrndup(sid, sidlen);
+	if (ridkind != IPC_K_NIL) {
+		buf_init(&key);
+		if (rid != NULL) {
+			buf_adds(&key, "s:");
+			buf_add(&key, rid, ridlen);
+		} else {
+			buf_adds(&key, "i:");
+			buf_add_i64(&key, ridnum);
+		}
+		m->request_key = buf_steal(&key, NULL);
+	}
+	m->udf_path = xstrndup(udf, udflen);
+	m->args = xstrndup(args, argslen);
+	m->argslen = argslen;
+	buf_init(&m->value);
+	buf_init(&m->notice);
+	TAILQ_INSERT_TAIL(&wd->queue, m, entry);
+	gw->pending++;
+	commit_schedule(wd);
+	return 0;
+}
+
+static int
+handle_stats(struct gwlink *gw, const unsigned char *body, size_t len)
+{
+	struct ipc_reader	 r;
+	const char		*s;
+	size_t			 slen;
+
+	if (ipc_reader_init(&r, body, len, 1) == -1 ||
+	    ipc_get_str(&r, &s, &slen, 64 * 1024) == -1 || ipc_end(&r) == -1)
+		return -1;
+	free(gw->stats);
+	gw->stats = xstrndup(s, slen);
+	gw->stats_at = mono_us();
+	return 0;
+}
+
+/*
+ * Handle one frame.  0 go on, 1 the link is gone already, -1 bad frame
+ * (drop the link).
+ */
+static int
+handle_frame(struct gwlink *gw, const struct ipc_hdr *h,
+    const unsigned char *body, size_t len)
+{
+	if (!gw->ready)
+		return handle_hello(gw, h, body, len);
+	switch (h->type) {
+	case IPC_MUTATE:
+		return handle_mutate(gw, h, body, len);
+	case IPC_GW_STATS:
+		return handle_stats(gw, body, len);
+	default:
+		return -1;
+	}
+}
+
+static void
+gw_read(struct bufferevent *bev, void *arg)
+{
+	struct gwlink		*gw = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct ipc_hdr		 h;
+	unsigned char		*p;
+	size_t			 avail, need;
+	int			 n, rc;
+
+	for (n = 0; n < NOTIFY_FRAMES_PER_EVENT; n++) {
+		avail = evbuffer_get_length(in);
+		if (avail < IPC_HDR_LEN)
+			return;
+		p = evbuffer_pullup(in, IPC_HDR_LEN);
+		need = (size_t)p[0] << 24 | (size_t)p[1] << 16 |
+		    (size_t)p[2] << 8 | p[3];
+		if (need < IPC_HDR_LEN || need > IPC_MAX_GW_FRAME)
+			goto bad;
+		if (avail < need)
+			return;
+		p = evbuffer_pullup(in, (ssize_t)need);
+		if (ipc_frame_peek(p, need, IPC_MAX_GW_FRAME, &h) <= 0)
+			goto bad;
+		rc = handle_frame(gw, &h, p + IPC_HDR_LEN,
+		    h.len - IPC_HDR_LEN);
+		if (rc == 1)
+			return;
+		if (rc == -1) {
+			gw->wd->stats.bad_frames++;
+			gw_drop(gw, "malformed or unexpected frame");
+			return;
+		}
+		evbuffer_drain(in, h.len);
+	}
+	/* More may be waiting: come back after the others had a turn. */
+	bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+	return;
+bad:
+	gw->wd->stats.bad_frames++;
+	gw_drop(gw, "bad frame header");
+}
+
+void
+notify_broadcast(struct writerd *wd, const struct buf *frame)
+{
+	struct gwlink	*gw, *tmp;
+
+	TAILQ_FOREACH_SAFE(gw, &wd->gateways, entry, tmp)
+		if (gw->ready)
+			gw_send(gw, frame);
+}
+
+void
+notify_result(struct writerd *wd, struct mutation *m)
+{
+	struct ipc_msg	 msg;
+
+	(void)wd;
+	if (m->gw == NULL)
+		return;
+	ipc_msg_init(&msg, IPC_RESULT, m->seq, 4);
+	ipc_add_i64(&msg, m->ts);
+	ipc_add_i64(&msg, m->err.code);
+	ipc_add_cstr(&msg, m->err.code != TV_OK ? m->err.message : "");
+	if (m->err.code == TV_OK)
+		ipc_add_str(&msg, m->value.data != NULL ? m->value.data : "",
+		    m->value.len);
+	else
+		ipc_add_cstr(&msg, "");
+	gw_send(m->gw, ipc_msg_finish(&msg));
+	ipc_msg_free(&msg);
+}
+
+void
+notify_set_log(struct writerd *wd, int verbose)
+{
+	struct gwlink	*gw, *tmp;
+	struct ipc_msg	 m;
+	const struct buf *f;
+
+	ipc_msg_init(&m, IPC_SET_LOG, 0, 1);
+	ipc_add_u64(&m, verbose ? 1 : 0);
+	f = ipc_msg_finish(&m);
+	TAILQ_FOREACH_SAFE(gw, &wd->gateways, entry, tmp)
+		if (gw->ready)
+			gw_send(gw, f);
+	ipc_msg_free(&m);
+}
+
+void
+notify_close_all(struct writerd *wd)
+{
+	struct gwlink	*gw;
+
+	while ((gw = TAILQ_FIRST(&wd->gateways)) != NULL)
+		gw_free(gw);
+	if (wd->gw_listener != NULL) {
+		evconnlistener_free(wd->gw_listener);
+		wd->gw_listener = NULL;
+	}
+}

@@ -1,1 +1,288 @@
-int main(void) { return 0; }
+/*
+ * writerd: the single writer daemon.  Start-up order: parse flags and the
+ * configuration file; open the database, writer.sock and control.sock
+ * (all that needs privilege); drop to the unprivileged user; set up
+ * signal events; run the event loop.  It never forks: a supervisor keeps
+ * it in the foreground.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "writerd.h"
+
+#define WRITERD_TICK_US		(250 * 1000)	/* housekeeping timer */
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: writerd [-dv] [-f CONFIG] [-r DIR] "
+	    "[-s SCHEMA] [-u USER]\n");
+	exit(1);
+}
+
+static void
+stop_check(evutil_socket_t fd, short ev, void *arg)
+{
+	struct writerd	*wd = arg;
+
+	(void)fd;
+	(void)ev;
+	event_base_loopexit(wd->base, NULL);
+}
+
+void
+writerd_stop(struct writerd *wd)
+{
+	struct timeval	 tv = { 0, 200 * 1000 };
+
+	if (wd->stopping)
+		return;
+	wd->stopping = 1;
+	log_info("stopping");
+	/* Everything received is run and answered before the links close. */
+	while (!TAILQ_EMPTY(&wd->queue))
+		commit_run(wd);
+	if (wd->gw_listener != NULL)
+		evconnlistener_disable(wd->gw_listener);
+	/* Give the answers a moment to leave, then stop the loop. */
+	event_base_once(wd->base, -1, EV_TIMEOUT, stop_check, wd, &tv);
+}
+
+static void
+on_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct writerd	*wd = arg;
+	struct tv_error	 err;
+
+	(void)ev;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		writerd_stop(wd);
+		break;
+	case SIGHUP:
+		log_reopen();
+		log_info("SIGHUP: reloading");
+		if (wd->schema_path != NULL)
+			schema_apply_file(wd, wd->schema_path, &err);
+		break;
+	}
+}
+
+static void
+on_commit(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	commit_run(arg);
+}
+
+/* Checkpoints, periodic GC and the mutation rate. */
+static void
+on_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct writerd	*wd = arg;
+	int64_t		 now = mono_us();
+	int		 nlog = 0, nckpt = 0;
+
+	(void)fd;
+	(void)ev;
+	if (now - wd->stats.rate_at >= 1000000) {
+		wd->stats.rate = (double)(wd->stats.mutations -
+		    wd->stats.rate_base) * 1e6 / (double)(now -
+		    wd->stats.rate_at);
+		wd->stats.rate_base = wd->stats.mutations;
+		wd->stats.rate_at = now;
+	}
+	if (now - wd->last_checkpoint_us >= wd->conf.checkpoint_interval_us) {
+		wd->last_checkpoint_us = now;
+		/* Never wait for readers here: busy is fine, try later. */
+		sqlite3_busy_timeout(wd->st->db, 0);
+		if (sqlite3_wal_checkpoint_v2(wd->st->db, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt) == SQLITE_OK &&
+		    nlog > 0 && nlog == nckpt)
+			sqlite3_wal_checkpoint_v2(wd->st->db, NULL,
+			    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		sqlite3_busy_timeout(wd->st->db, STORE_BUSY_TIMEOUT_MS);
+		wd->stats.checkpoints++;
+	}
+	if (wd->conf.gc_interval_us > 0 &&
+	    now - wd->last_gc_us >= wd->conf.gc_interval_us) {
+		wd->last_gc_us = now;
+		gc_run(wd, wd->conf.retention_us, 50 * 1000, NULL);
+	}
+}
+
+/*
+ * The database files: the gateways' group may read the database and the
+ * WAL, and must be able to write -shm (DESIGN §12).
+ */
+static void
+set_db_modes(struct writerd *wd, uid_t uid)
+{
+	static const struct {
+		const char	*suffix;
+		mode_t		 mode;
+	} files[] = { { "", 0640 }, { "-wal", 0640 }, { "-shm", 0660 } };
+	char	 p[4096];
+	size_t	 i;
+
+	for (i = 0; i < nitems(files); i++) {
+		snprintf(p, sizeof(p), "%s%s", wd->dbpath, files[i].suffix);
+		if (geteuid() == 0 && chown(p, uid, wd->gw_gid) == -1)
+			log_warn("chown %s", p);
+		if (chmod(p, files[i].mode) == -1)
+			log_warn("chmod %s", p);
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct writerd		 wd;
+	struct store_options	 so;
+	struct tv_error		 terr;
+	char			 err[512], *user = NULL, *dir = NULL, *p;
+	int			 ch, debug = 0, verbose = 0, i;
+	int			 sigs[4] = { SIGTERM, SIGINT, SIGHUP, 0 };
+	uid_t			 uid = geteuid();
+	gid_t			 gid = getegid();
+	struct timeval		 tick = { 0, WRITERD_TICK_US };
+
+	memset(&wd, 0, sizeof(wd));
+	config_defaults(&wd.conf);
+	while ((ch = getopt(argc, argv, "df:r:s:u:v")) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = 1;
+			break;
+		case 'f':
+			wd.conf_path = optarg;
+			break;
+		case 'r':
+			dir = optarg;
+			break;
+		case 's':
+			wd.schema_path = optarg;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_init("writerd", debug, verbose);
+	if (wd.conf_path != NULL &&
+	    config_load(&wd.conf, wd.conf_path, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (user != NULL) {
+		if (geteuid() != 0)
+			fatalx("-u needs root");
+		if (user_lookup(user, &uid, &gid) == -1)
+			fatalx("unknown user %s", user);
+	}
+	wd.gw_uid = uid;
+	wd.gw_gid = gid;
+	if (wd.conf.gateway_user != NULL &&
+	    user_lookup(wd.conf.gateway_user, &wd.gw_uid, &wd.gw_gid) == -1)
+		fatalx("unknown gateway_user %s", wd.conf.gateway_user);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Everything that needs privilege. */
+	wd.statedir = statedir_path(dir);
+	if (statedir_make(wd.statedir, 0750) == -1)
+		fatalx("cannot create state directory %s", wd.statedir);
+	if (geteuid() == 0 && user != NULL &&
+	    chown(wd.statedir, uid, wd.gw_gid) == -1)
+		fatal("chown %s", wd.statedir);
+	wd.dbpath = path_join(wd.statedir, TINYVEX_DB_NAME);
+	memset(&so, 0, sizeof(so));
+	so.synchronous_full = wd.conf.synchronous_full;
+	so.journal_size_limit = wd.conf.journal_size_limit;
+	if ((wd.st = store_open(wd.dbpath, STORE_RW, &so, err, sizeof(err)))
+	    == NULL)
+		fatalx("%s", err);
+	set_db_modes(&wd, uid);
+	if ((wd.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	TAILQ_INIT(&wd.gateways);
+	TAILQ_INIT(&wd.ctlconns);
+	TAILQ_INIT(&wd.queue);
+	TAILQ_INIT(&wd.group);
+	if (commit_open(&wd) == -1)
+		fatalx("cannot prepare the write path");
+	wd.stats.started_us = now_us();
+	wd.stats.rate_at = mono_us();
+	if (wd.schema_path != NULL) {
+		memset(&terr, 0, sizeof(terr));
+		if (schema_apply_file(&wd, wd.schema_path, &terr) == -1)
+			fatalx("schema: %s", terr.message);
+	}
+	p = path_join(wd.statedir, TINYVEX_WRITER_SOCK);
+	if (notify_listen(&wd, p) == -1)
+		fatalx("cannot listen on %s", p);
+	free(p);
+	p = path_join(wd.statedir, TINYVEX_CONTROL_SOCK);
+	if (control_listen(&wd, p) == -1)
+		fatalx("cannot listen on %s", p);
+	if (geteuid() == 0 && user != NULL && chown(p, uid, gid) == -1)
+		fatal("chown %s", p);
+	free(p);
+
+	if (user != NULL)
+		drop_privileges(uid, gid);
+
+	wd.commit_ev = event_new(wd.base, -1, 0, on_commit, &wd);
+	for (i = 0; sigs[i] != 0; i++) {
+		wd.sig_ev[i] = evsignal_new(wd.base, sigs[i], on_signal, &wd);
+		evsignal_add(wd.sig_ev[i], NULL);
+	}
+	wd.timer_ev = event_new(wd.base, -1, EV_PERSIST, on_tick, &wd);
+	evtimer_add(wd.timer_ev, &tick);
+	wd.last_checkpoint_us = wd.last_gc_us = mono_us();
+	log_info("started: database %s, ts %lld", wd.dbpath,
+	    (long long)wd.max_ts);
+
+	event_base_dispatch(wd.base);
+
+	control_close_all(&wd);
+	notify_close_all(&wd);
+	for (i = 0; sigs[i] != 0; i++)
+		event_free(wd.sig_ev[i]);
+	event_free(wd.timer_ev);
+	event_free(wd.commit_ev);
+	wctx_free(&wd.wctx);
+	sqlite3_finalize(wd.idem_get);
+	sqlite3_finalize(wd.idem_put);
+	for (i = 0; i < 3; i++)
+		sqlite3_finalize(wd.sp[i]);
+	sqlite3_wal_checkpoint_v2(wd.st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+	    NULL, NULL);
+	store_close(wd.st);
+	p = path_join(wd.statedir, TINYVEX_WRITER_SOCK);
+	unlink(p);
+	free(p);
+	p = path_join(wd.statedir, TINYVEX_CONTROL_SOCK);
+	unlink(p);
+	free(p);
+	event_base_free(wd.base);
+	config_free(&wd.conf);
+	free(wd.dbpath);
+	free(wd.statedir);
+	log_info("stopped");
+	return 0;
+}

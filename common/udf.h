@@ -1,0 +1,55 @@
+/*
+ * The built-in query functions (DESIGN §3): db/get and db/query, run on a
+ * store inside a read transaction, producing the result as JSON text and
+ * the read set that says which writes can change it.
+ */
+#ifndef TINYVEX_UDF_H
+#define TINYVEX_UDF_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "errors.h"
+#include "scan.h"
+#include "store.h"
+#include "util.h"
+
+#define UDF_MAX_RESULT_BYTES	(64 * 1024 * 1024)	/* one result */
+#define UDF_MAX_RANGE_ITEMS	(STORE_MAX_INDEX_FIELDS + 3)
+
+/* Which function a udfPath names. */
+enum udf_kind {
+	UDF_NONE = 0,
+	UDF_GET,
+	UDF_QUERY,
+	UDF_INSERT,
+	UDF_PATCH,
+	UDF_REPLACE,
+	UDF_DELETE,
+	UDF_BATCH,
+};
+
+enum udf_kind	 udf_lookup(const char *udf_path);
+int		 udf_is_query(enum udf_kind);
+int		 udf_is_mutation(enum udf_kind);
+
+/*
+ * Run query function udf_path with args at read_ts (SCAN_CURRENT for the
+ * current state).  On success returns 0, the result JSON in out (reset
+ * first) and the intervals read added to rs (which may be NULL).  On
+ * failure returns -1 with err set: NotFound (function or index),
+ * ValidationError (args), TooLarge (more than max_rows documents, or a
+ * result over UDF_MAX_RESULT_BYTES), OutOfRetention (read_ts before the
+ * index existed), InternalError (database).  rs may have been partly
+ * filled either way, including catalog_dep.
+ */
+int		 udf_run_query(struct store *, const char *udf_path,
+		    const cJSON *args, int64_t read_ts, int64_t max_rows,
+		    struct buf *out, struct readset *rs, struct tv_error *err);
+
+/* Set err to code with a printf-style message; returns -1. */
+int		 tv_seterr(struct tv_error *, int code, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * Messages between writerd and its gateways over writer.sock.  Framing and
+ * the typed readers/builders are in common/ipc.h; this file lists every
+ * message and its fields, in order.  A field list is a msgpack array; a
+ * receiver rejects a message with a different number of fields or a field
+ * of another type, and drops the link.
+ *
+ * No message carries SQL or a file path: a gateway names functions and
+ * passes JSON arguments, and writerd decides everything else.
+ */
+#ifndef TINYVEX_PROTO_IPC_H
+#define TINYVEX_PROTO_IPC_H
+
+#define IPC_VERSION		1
+
+/* Limits on what a gateway may send (writerd enforces them). */
+#define IPC_MAX_GW_FRAME	(2 * 1024 * 1024)	/* one frame up */
+#define IPC_MAX_ID_LEN		128	/* gateway id, session id, request id */
+#define IPC_MAX_UDF_LEN		128	/* udfPath */
+/* Limit on what writerd sends: larger frames are refused by gateways. */
+#define IPC_MAX_WR_FRAME	(16 * 1024 * 1024)
+/* A commit notice whose write set would pass this is sent without it. */
+#define IPC_MAX_WRITESET_BYTES	(4 * 1024 * 1024)
+
+enum ipc_type {
+	/*
+	 * gateway → writer, first message.
+	 *   u32 version      IPC_VERSION
+	 *   str gateway_id   (≤ IPC_MAX_ID_LEN)
+	 *   u64 pid
+	 */
+	IPC_HELLO = 1,
+
+	/*
+	 * writer → gateway, answer to HELLO.
+	 *   u32 version
+	 *   i64 max_ts       newest committed ts
+	 *   i64 catalog_version
+	 */
+	IPC_WELCOME = 2,
+
+	/*
+	 * gateway → writer: run one mutation.  seq is the gateway's request
+	 * number, echoed in IPC_RESULT.
+	 *   str session_id   (≤ IPC_MAX_ID_LEN; "" without idempotency)
+	 *   nil | str | i64 request_id   (str ≤ IPC_MAX_ID_LEN)
+	 *   str udf_path     (≤ IPC_MAX_UDF_LEN)
+	 *   str args         JSON text of the args object
+	 */
+	IPC_MUTATE = 3,
+
+	/*
+	 * writer → gateway: the outcome of IPC_MUTATE number seq.  Sent after
+	 * the IPC_COMMIT of its ts.
+	 *   i64 ts           commit ts (also for a replayed outcome); 0 when
+	 *                    the mutation failed without a recorded outcome
+	 *   i64 code         0, or an enum tv_code
+	 *   str message      "" on success
+	 *   str value        JSON text of the value on success, else ""
+	 */
+	IPC_RESULT = 4,
+
+	/*
+	 * writer → gateway: one committed mutation.  Notices come in ts
+	 * order and each names the ts before it, so a gateway can see a gap.
+	 *   i64 ts
+	 *   i64 prev_ts      the newest ts committed before this one
+	 *   i64 catalog_version
+	 *   nil | array writes   nil: too large, read the log instead
+	 *     each write: array of 3
+	 *       i64 table_id
+	 *       str document id
+	 *       array keys: for every index of the table, array of 3
+	 *         i64 index_id
+	 *         nil | bin old key  (nil: the document was not in it)
+	 *         nil | bin new key  (nil: the document left it)
+	 */
+	IPC_COMMIT = 5,
+
+	/*
+	 * gateway → writer, every few seconds: figures for tinyvexctl stats.
+	 *   str stats        JSON object text (≤ 64 KiB)
+	 */
+	IPC_GW_STATS = 6,
+
+	/*
+	 * writer → gateway: log verbosity changed (tinyvexctl log).
+	 *   u32 verbose
+	 */
+	IPC_SET_LOG = 7,
+};
+
+#endif

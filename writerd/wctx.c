@@ -1,0 +1,643 @@
+/*
+ * The write path of one mutation: document revisions, index entries,
+ * unique checks, table and index creation, and the write set.  Every
+ * statement runs inside the caller's savepoint, so a failure leaves
+ * nothing behind once the caller rolls back to it.
+ */
+#include <sys/random.h>
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipc.h"
+#include "proto/ipc.h"
+#include "json.h"
+#include "keys.h"
+#include "log.h"
+#include "udf.h"
+#include "wctx.h"
+
+static const char *wstmt_sql[WS_COUNT] = {
+	[WS_CUR_DOC] =
+	    "SELECT table_id, ts, json_value FROM current_documents"
+	    " WHERE id = ?1",
+	[WS_DOC_LOG] =
+	    "INSERT INTO documents(id, ts, table_id, json_value, deleted,"
+	    " prev_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+	    " ON CONFLICT(id, ts) DO UPDATE SET"
+	    " json_value = excluded.json_value, deleted = excluded.deleted",
+	[WS_CUR_DOC_PUT] =
+	    "INSERT INTO current_documents(id, table_id, ts, json_value)"
+	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET"
+	    " ts = excluded.ts, json_value = excluded.json_value",
+	[WS_CUR_DOC_DEL] =
+	    "DELETE FROM current_documents WHERE id = ?1",
+	[WS_IDX_LOG] =
+	    "INSERT INTO indexes(index_id, key, ts, deleted, table_id,"
+	    " document_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+	    " ON CONFLICT(index_id, key, ts) DO UPDATE SET"
+	    " deleted = excluded.deleted",
+	[WS_CUR_IDX_PUT] =
+	    "INSERT INTO current_indexes(index_id, key, document_id)"
+	    " VALUES (?1, ?2, ?3)",
+	[WS_CUR_IDX_DEL] =
+	    "DELETE FROM current_indexes WHERE index_id = ?1 AND key = ?2",
+	[WS_CUR_IDX_RANGE] =
+	    "SELECT document_id FROM current_indexes"
+	    " WHERE index_id = ?1 AND key >= ?2 AND key < ?3 LIMIT 2",
+	[WS_ID_USED] =
+	    "SELECT 1 FROM documents WHERE id = ?1 LIMIT 1",
+	[WS_TABLE_NEW] =
+	    "INSERT INTO tables(name, created_ts) VALUES (?1, ?2)",
+	[WS_INDEX_NEW] =
+	    "INSERT INTO index_defs(table_id, name, fields, builtin,"
+	    " is_unique, created_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+};
+
+int
+wctx_init(struct wctx *w, struct store *st, const struct config *conf)
+{
+	int	 i;
+
+	memset(w, 0, sizeof(*w));
+	w->st = st;
+	w->conf = conf;
+	buf_init(&w->key);
+	buf_init(&w->key2);
+	for (i = 0; i < WS_COUNT; i++) {
+		if (sqlite3_prepare_v3(st->db, wstmt_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &w->stmt[i], NULL) != SQLITE_OK) {
+			log_warnx("%s: %s", __func__, sqlite3_errmsg(st->db));
+			wctx_free(w);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+wdoc_clear(struct wdoc *d)
+{
+	size_t	 i;
+
+	for (i = 0; i < d->nkeys; i++) {
+		buf_free(&d->keys[i].old);
+		buf_free(&d->keys[i].new);
+	}
+	free(d->keys);
+	d->keys = NULL;
+	d->nkeys = 0;
+}
+
+void
+wctx_reset(struct wctx *w, int64_t ts)
+{
+	size_t	 i;
+
+	for (i = 0; i < w->ndocs; i++)
+		wdoc_clear(&w->docs[i]);
+	w->ndocs = 0;
+	w->ts = ts;
+	w->catalog_changed = 0;
+}
+
+void
+wctx_free(struct wctx *w)
+{
+	int	 i;
+
+	wctx_reset(w, 0);
+	free(w->docs);
+	for (i = 0; i < WS_COUNT; i++)
+		sqlite3_finalize(w->stmt[i]);
+	buf_free(&w->key);
+	buf_free(&w->key2);
+	memset(w, 0, sizeof(*w));
+}
+
+/* Step a statement that returns no row; reset it either way. */
+static int
+step_done(struct wctx *w, sqlite3_stmt *s, struct tv_error *err)
+{
+	int	 rc;
+
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	log_warnx("wctx: %s", sqlite3_errmsg(w->st->db));
+	if (rc == SQLITE_FULL)
+		return tv_seterr(err, TV_INTERNAL, "disk full");
+	return tv_seterr(err, TV_INTERNAL, "database write failed: %s",
+	    sqlite3_errstr(rc));
+}
+
+static int
+db_error(struct wctx *w, sqlite3_stmt *s, struct tv_error *err)
+{
+	log_warnx("wctx: %s", sqlite3_errmsg(w->st->db));
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return tv_seterr(err, TV_INTERNAL, "database read failed");
+}
+
+/* Make catalog changes visible to this connection's catalog. */
+static int
+catalog_bump(struct wctx *w, struct tv_error *err)
+{
+	int64_t	 v = 0;
+
+	if (store_global_get_i64(w->st, "catalog_version", &v) == -1 ||
+	    store_global_set_i64(w->st, "catalog_version", v + 1) == -1 ||
+	    store_load_catalog(w->st) == -1)
+		return tv_seterr(err, TV_INTERNAL, "catalog update failed");
+	w->catalog_changed = 1;
+	return 0;
+}
+
+static int
+index_insert_def(struct wctx *w, int64_t table_id, const char *name,
+    char *const *fields, size_t nfields, int builtin, int unique,
+    struct tv_error *err)
+{
+	sqlite3_stmt	*s = w->stmt[WS_INDEX_NEW];
+	struct buf	 f;
+	size_t		 i;
+	int		 rc;
+
+	buf_init(&f);
+	buf_addc(&f, '[');
+	for (i = 0; i < nfields; i++) {
+		if (i > 0)
+			buf_addc(&f, ',');
+		json_print_string(&f, fields[i], strlen(fields[i]));
+	}
+	buf_addc(&f, ']');
+	sqlite3_bind_int64(s, 1, table_id);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, f.data, (int)f.len, SQLITE_STATIC);
+	sqlite3_bind_int(s, 4, builtin);
+	sqlite3_bind_int(s, 5, unique);
+	sqlite3_bind_int64(s, 6, w->ts);
+	rc = step_done(w, s, err);
+	buf_free(&f);
+	return rc;
+}
+
+int
+wctx_table(struct wctx *w, const char *name, int create,
+    const struct store_table **out, struct tv_error *err)
+{
+	static char *const by_id[] = { "_id" };
+	static char *const by_ct[] = { "_creationTime", "_id" };
+	sqlite3_stmt	*s = w->stmt[WS_TABLE_NEW];
+	int64_t		 table_id;
+
+	*out = catalog_table(w->st->catalog, name);
+	if (*out != NULL || !create)
+		return 0;
+	if (w->st->catalog->ntables >= STORE_MAX_TABLES)
+		return tv_seterr(err, TV_TOO_LARGE, "more than %d tables",
+		    STORE_MAX_TABLES);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, w->ts);
+	if (step_done(w, s, err) == -1)
+		return -1;
+	table_id = sqlite3_last_insert_rowid(w->st->db);
+	if (index_insert_def(w, table_id, STORE_INDEX_BY_ID, by_id, 1, 1, 0,
+	    err) == -1 ||
+	    index_insert_def(w, table_id, STORE_INDEX_BY_CREATION, by_ct, 2, 1,
+	    0, err) == -1 ||
+	    catalog_bump(w, err) == -1)
+		return -1;
+	*out = catalog_table(w->st->catalog, name);
+	if (*out == NULL)
+		return tv_seterr(err, TV_INTERNAL, "table %s vanished", name);
+	log_info("created table %s", name);
+	return 0;
+}
+
+int
+wctx_read(struct wctx *w, const struct store_table *t, const char *id,
+    cJSON **doc, int64_t *ts, struct tv_error *err)
+{
+	sqlite3_stmt	*s = w->stmt[WS_CUR_DOC];
+	const char	*json;
+	enum json_err	 jerr;
+	int		 rc;
+
+	*doc = NULL;
+	*ts = 0;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_int64(s, 0) == t->id) {
+		json = (const char *)sqlite3_column_text(s, 2);
+		*ts = sqlite3_column_int64(s, 1);
+		*doc = json_parse(json, (size_t)sqlite3_column_bytes(s, 2),
+		    JSON_MAX_DEPTH + 1, &jerr);
+		if (*doc == NULL) {
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			return tv_seterr(err, TV_INTERNAL,
+			    "stored document %s unreadable", id);
+		}
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(w, s, err);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return 0;
+}
+
+static struct wdoc *
+wdoc_find(struct wctx *w, int64_t table_id, const char *id)
+{
+	size_t	 i;
+
+	for (i = 0; i < w->ndocs; i++)
+		if (w->docs[i].table_id == table_id &&
+		    strcmp(w->docs[i].id, id) == 0)
+			return &w->docs[i];
+	return NULL;
+}
+
+static int
+doc_key(struct wctx *w, struct buf *out, const cJSON *doc,
+    const struct store_index *ix, const char *id, struct tv_error *err)
+{
+	if (key_encode_doc(out, doc, ix->fields, ix->nfields, id) == -1)
+		return tv_seterr(err, TV_VALIDATION, "the fields of index %s "
+		    "make a key over %d bytes or too deep to index",
+		    ix->name, KEY_MAX_BYTES);
+	(void)w;
+	return 0;
+}
+
+/*
+ * A unique index compares its declared fields only.  Documents that lack
+ * one of them are not constrained.
+ */
+static int
+unique_check(struct wctx *w, const struct store_index *ix, const cJSON *doc,
+    const char *id, struct tv_error *err)
+{
+	sqlite3_stmt	*s = w->stmt[WS_CUR_IDX_RANGE];
+	const cJSON	*v;
+	const char	*other;
+	size_t		 i;
+	int		 rc, hi_open = 0, ret = 0;
+
+	buf_reset(&w->key2);
+	for (i = 0; i < ix->ndeclared; i++) {
+		if ((v = json_get(doc, ix->fields[i])) == NULL)
+			return 0;
+		if (key_append_value(&w->key2, v) == -1)
+			return tv_seterr(err, TV_VALIDATION, "value of index "
+			    "%s cannot be indexed", ix->name);
+	}
+	buf_reset(&w->key);
+	buf_add(&w->key, w->key2.data, w->key2.len);
+	if (key_prefix_successor(&w->key) == -1)
+		hi_open = 1;
+	sqlite3_bind_int64(s, 1, ix->id);
+	sqlite3_bind_blob(s, 2, w->key2.data, (int)w->key2.len,
+	    SQLITE_STATIC);
+	if (hi_open)
+		sqlite3_bind_blob(s, 3, "\xff", 1, SQLITE_STATIC);
+	else
+		sqlite3_bind_blob(s, 3, w->key.data, (int)w->key.len,
+		    SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		other = (const char *)sqlite3_column_text(s, 0);
+		if (other != NULL && strcmp(other, id) != 0) {
+			ret = tv_seterr(err, TV_CONFLICT, "unique index %s "
+			    "already has document %s with these values",
+			    ix->name, other);
+			break;
+		}
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(w, s, err);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+static int
+index_log(struct wctx *w, const struct store_index *ix, const struct buf *key,
+    int deleted, const char *id, struct tv_error *err)
+{
+	sqlite3_stmt	*s = w->stmt[WS_IDX_LOG];
+
+	sqlite3_bind_int64(s, 1, ix->id);
+	sqlite3_bind_blob(s, 2, key->data, (int)key->len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, w->ts);
+	sqlite3_bind_int(s, 4, deleted);
+	sqlite3_bind_int64(s, 5, ix->table_id);
+	sqlite3_bind_text(s, 6, id, -1, SQLITE_STATIC);
+	return step_done(w, s, err);
+}
+
+static int
+index_current(struct wctx *w, const struct store_index *ix,
+    const struct buf *key, const char *id, struct tv_error *err)
+{
+	sqlite3_stmt	*s = w->stmt[id != NULL ? WS_CUR_IDX_PUT :
+			    WS_CUR_IDX_DEL];
+
+	sqlite3_bind_int64(s, 1, ix->id);
+	sqlite3_bind_blob(s, 2, key->data, (int)key->len, SQLITE_STATIC);
+	if (id != NULL)
+		sqlite3_bind_text(s, 3, id, -1, SQLITE_STATIC);
+	return step_done(w, s, err);
+}
+
+int
+wctx_write(struct wctx *w, const struct store_table *t, const char *id,
+    const cJSON *olddoc, int64_t old_ts, const cJSON *newdoc,
+    struct tv_error *err)
+{
+	const struct store_index	*ix;
+	struct wdoc			*d;
+	struct wkey			*k;
+	sqlite3_stmt			*s;
+	struct buf			 json;
+	size_t				 i;
+	int				 changed;
+
+	buf_init(&json);
+	if ((d = wdoc_find(w, t->id, id)) == NULL) {
+		if (w->ndocs == w->cap) {
+			w->cap = w->cap == 0 ? 8 : w->cap * 2;
+			w->docs = xreallocarray(w->docs, w->cap,
+			    sizeof(*w->docs));
+		}
+		d = &w->docs[w->ndocs++];
+		memset(d, 0, sizeof(*d));
+		d->table_id = t->id;
+		strlcpy_tv(d->id, id, sizeof(d->id));
+		d->keys = xcalloc(t->nindexes, sizeof(*d->keys));
+		d->nkeys = t->nindexes;
+		for (i = 0; i < t->nindexes; i++) {
+			k = &d->keys[i];
+			k->index_id = t->indexes[i]->id;
+			buf_init(&k->old);
+			buf_init(&k->new);
+			if (olddoc != NULL) {
+				if (doc_key(w, &k->old, olddoc, t->indexes[i],
+				    id, err) == -1)
+					goto fail;
+				k->has_old = 1;
+			}
+		}
+	}
+	for (i = 0; i < t->nindexes && i < d->nkeys; i++) {
+		ix = t->indexes[i];
+		k = &d->keys[i];
+		/* The key as it stands before this write. */
+		buf_reset(&w->key);
+		if (olddoc != NULL && doc_key(w, &w->key, olddoc, ix, id,
+		    err) == -1)
+			goto fail;
+		buf_reset(&k->new);
+		k->has_new = 0;
+		if (newdoc != NULL) {
+			if (doc_key(w, &k->new, newdoc, ix, id, err) == -1)
+				goto fail;
+			k->has_new = 1;
+		}
+		changed = (olddoc != NULL) != (newdoc != NULL) ||
+		    (olddoc != NULL && (w->key.len != k->new.len ||
+		    memcmp(w->key.data, k->new.data, w->key.len) != 0));
+		if (!changed)
+			continue;
+		if (olddoc != NULL) {
+			if (index_log(w, ix, &w->key, 1, id, err) == -1 ||
+			    index_current(w, ix, &w->key, NULL, err) == -1)
+				goto fail;
+		}
+		if (newdoc != NULL) {
+			if (ix->unique && unique_check(w, ix, newdoc, id,
+			    err) == -1)
+				goto fail;
+			if (index_log(w, ix, &k->new, 0, id, err) == -1 ||
+			    index_current(w, ix, &k->new, id, err) == -1)
+				goto fail;
+		}
+	}
+	if (newdoc != NULL)
+		json_print(&json, newdoc);
+	s = w->stmt[WS_DOC_LOG];
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, w->ts);
+	sqlite3_bind_int64(s, 3, t->id);
+	if (newdoc != NULL)
+		sqlite3_bind_text(s, 4, json.data, (int)json.len,
+		    SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 4);
+	sqlite3_bind_int(s, 5, newdoc == NULL);
+	sqlite3_bind_int64(s, 6, old_ts);
+	if (step_done(w, s, err) == -1)
+		goto fail;
+	if (newdoc != NULL) {
+		s = w->stmt[WS_CUR_DOC_PUT];
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, t->id);
+		sqlite3_bind_int64(s, 3, w->ts);
+		sqlite3_bind_text(s, 4, json.data, (int)json.len,
+		    SQLITE_STATIC);
+	} else {
+		s = w->stmt[WS_CUR_DOC_DEL];
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	}
+	if (step_done(w, s, err) == -1)
+		goto fail;
+	buf_free(&json);
+	return 0;
+fail:
+	buf_free(&json);
+	return -1;
+}
+
+int
+wctx_new_id(struct wctx *w, char out[STORE_ID_LEN + 1],
+    struct tv_error *err)
+{
+	static const char	 alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+	sqlite3_stmt		*s = w->stmt[WS_ID_USED];
+	unsigned char		 r[STORE_ID_LEN];
+	int			 i, tries, rc;
+
+	for (tries = 0; tries < 8; tries++) {
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			return tv_seterr(err, TV_INTERNAL, "no randomness");
+		/* 5 random bits a character: 130 bits. */
+		for (i = 0; i < STORE_ID_LEN; i++)
+			out[i] = alphabet[r[i] & 31];
+		out[STORE_ID_LEN] = '\0';
+		sqlite3_bind_text(s, 1, out, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		if (rc == SQLITE_DONE)
+			return 0;
+		if (rc != SQLITE_ROW)
+			return tv_seterr(err, TV_INTERNAL,
+			    "database read failed");
+	}
+	return tv_seterr(err, TV_INTERNAL, "cannot find a free id");
+}
+
+int
+wctx_index_create(struct wctx *w, const struct store_table *t,
+    const char *name, char *const *fields, size_t nfields, int unique,
+    struct tv_error *err)
+{
+	const struct store_table	*nt;
+	const struct store_index	*ix;
+	sqlite3_stmt			*s = NULL;
+	const char			*id, *json;
+	cJSON				*doc;
+	enum json_err			 jerr;
+	int64_t				 table_id = t->id, ts;
+	int				 rc;
+
+	if (t->nindexes >= STORE_MAX_INDEXES)
+		return tv_seterr(err, TV_TOO_LARGE, "table %s has %d indexes",
+		    t->name, STORE_MAX_INDEXES);
+	if (index_insert_def(w, table_id, name, fields, nfields, 0, unique,
+	    err) == -1 || catalog_bump(w, err) == -1)
+		return -1;
+	if ((nt = catalog_table_by_id(w->st->catalog, table_id)) == NULL ||
+	    (ix = catalog_index(nt, name)) == NULL)
+		return tv_seterr(err, TV_INTERNAL, "index %s vanished", name);
+	/* Backfill from the current documents. */
+	if (sqlite3_prepare_v2(w->st->db, "SELECT id, ts, json_value FROM"
+	    " current_documents WHERE table_id = ?1", -1, &s, NULL)
+	    != SQLITE_OK)
+		return tv_seterr(err, TV_INTERNAL, "backfill failed");
+	sqlite3_bind_int64(s, 1, table_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		id = (const char *)sqlite3_column_text(s, 0);
+		ts = sqlite3_column_int64(s, 1);
+		json = (const char *)sqlite3_column_text(s, 2);
+		doc = json_parse(json, (size_t)sqlite3_column_bytes(s, 2),
+		    JSON_MAX_DEPTH + 1, &jerr);
+		if (doc == NULL) {
+			tv_seterr(err, TV_INTERNAL, "document %s unreadable",
+			    id);
+			goto fail;
+		}
+		buf_reset(&w->key);
+		rc = doc_key(w, &w->key, doc, ix, id, err);
+		if (rc == 0 && ix->unique)
+			rc = unique_check(w, ix, doc, id, err);
+		cJSON_Delete(doc);
+		if (rc == -1)
+			goto fail;
+		{
+			sqlite3_stmt	*l = w->stmt[WS_IDX_LOG];
+
+			sqlite3_bind_int64(l, 1, ix->id);
+			sqlite3_bind_blob(l, 2, w->key.data, (int)w->key.len,
+			    SQLITE_STATIC);
+			sqlite3_bind_int64(l, 3, ts);
+			sqlite3_bind_int(l, 4, 0);
+			sqlite3_bind_int64(l, 5, table_id);
+			sqlite3_bind_text(l, 6, id, -1, SQLITE_STATIC);
+			if (step_done(w, l, err) == -1 ||
+			    index_current(w, ix, &w->key, id, err) == -1)
+				goto fail;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		tv_seterr(err, TV_INTERNAL, "backfill failed");
+		goto fail;
+	}
+	sqlite3_finalize(s);
+	log_info("built index %s.%s", t->name, name);
+	return 0;
+fail:
+	sqlite3_finalize(s);
+	return -1;
+}
+
+int
+wctx_index_drop(struct wctx *w, const struct store_index *ix,
+    struct tv_error *err)
+{
+	sqlite3_stmt	*s = NULL;
+	const char	*sql[] = {
+		"DELETE FROM current_indexes WHERE index_id = ?1",
+		"DELETE FROM indexes WHERE index_id = ?1",
+		"DELETE FROM index_defs WHERE index_id = ?1",
+	};
+	int64_t		 id = ix->id;
+	size_t		 i;
+
+	for (i = 0; i < nitems(sql); i++) {
+		if (sqlite3_prepare_v2(w->st->db, sql[i], -1, &s, NULL)
+		    != SQLITE_OK)
+			return tv_seterr(err, TV_INTERNAL, "drop failed");
+		sqlite3_bind_int64(s, 1, id);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			sqlite3_finalize(s);
+			return tv_seterr(err, TV_INTERNAL, "drop failed");
+		}
+		sqlite3_finalize(s);
+	}
+	return catalog_bump(w, err);
+}
+
+void
+wctx_notice(struct wctx *w, int64_t prev_ts, int64_t catalog_version,
+    struct buf *frame)
+{
+	struct ipc_msg	 m;
+	size_t		 i, j, total = 0;
+	struct wdoc	*d;
+	struct wkey	*k;
+	const struct buf *out;
+
+	for (i = 0; i < w->ndocs; i++)
+		for (j = 0; j < w->docs[i].nkeys; j++)
+			total += w->docs[i].keys[j].old.len +
+			    w->docs[i].keys[j].new.len + 16;
+	ipc_msg_init(&m, IPC_COMMIT, 0, 4);
+	ipc_add_i64(&m, w->ts);
+	ipc_add_i64(&m, prev_ts);
+	ipc_add_i64(&m, catalog_version);
+	if (total > IPC_MAX_WRITESET_BYTES)
+		ipc_add_nil(&m);
+	else {
+		ipc_add_array(&m, (uint32_t)w->ndocs);
+		for (i = 0; i < w->ndocs; i++) {
+			d = &w->docs[i];
+			ipc_add_array(&m, 3);
+			ipc_add_i64(&m, d->table_id);
+			ipc_add_cstr(&m, d->id);
+			ipc_add_array(&m, (uint32_t)d->nkeys);
+			for (j = 0; j < d->nkeys; j++) {
+				k = &d->keys[j];
+				ipc_add_array(&m, 3);
+				ipc_add_i64(&m, k->index_id);
+				if (k->has_old)
+					ipc_add_bin(&m, k->old.data,
+					    k->old.len);
+				else
+					ipc_add_nil(&m);
+				if (k->has_new)
+					ipc_add_bin(&m, k->new.data,
+					    k->new.len);
+				else
+					ipc_add_nil(&m);
+			}
+		}
+	}
+	out = ipc_msg_finish(&m);
+	buf_add(frame, out->data, out->len);
+	ipc_msg_free(&m);
+}

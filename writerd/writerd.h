@@ -1,0 +1,190 @@
+/*
+ * writerd: the single writer.  One process owns the database read-write,
+ * runs every mutation in order in group commits, and tells every gateway
+ * what each commit changed.  This header is the map of the program: the
+ * per-process context, then the functions of each file.
+ */
+#ifndef TINYVEX_WRITERD_H
+#define TINYVEX_WRITERD_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "config.h"
+#include "errors.h"
+#include "ipc.h"
+#include "proto/ipc.h"
+#include "store.h"
+#include "util.h"
+#include "wctx.h"
+
+#define WRITERD_STOP_GRACE_US	(3 * 1000000)	/* drain time on SIGTERM */
+#define WRITERD_HELLO_TIMEOUT	5		/* seconds for HELLO */
+#define WRITERD_MAX_PENDING_GW	4096	/* queued mutations per gateway */
+
+struct gwlink;
+
+/* One mutation waiting for, or in, a group commit. */
+struct mutation {
+	TAILQ_ENTRY(mutation)	 entry;
+	struct gwlink		*gw;		/* NULL once the link is gone */
+	uint32_t		 seq;		/* the gateway's request number */
+	char			*session_id;
+	char			*request_key;	/* "s:…" / "i:…", NULL none */
+	char			*udf_path;
+	char			*args;		/* JSON text, as received */
+	size_t			 argslen;
+	/* Outcome, filled in by the group commit. */
+	int64_t			 ts;
+	struct tv_error		 err;		/* code 0: success */
+	struct buf		 value;		/* JSON text of the value */
+	struct buf		 notice;	/* IPC_COMMIT frame, if any */
+};
+TAILQ_HEAD(mutationq, mutation);
+
+/* A connected gateway. */
+struct gwlink {
+	TAILQ_ENTRY(gwlink)	 entry;
+	struct writerd		*wd;
+	struct bufferevent	*bev;
+	uint32_t		 id;		/* local number, for logs */
+	char			 name[IPC_MAX_ID_LEN + 1]; /* its gateway_id */
+	pid_t			 pid;
+	int			 ready;		/* HELLO received */
+	int			 pending;	/* its mutations queued */
+	struct event		*hello_timer;
+	char			*stats;		/* last IPC_GW_STATS JSON */
+	int64_t			 stats_at;	/* mono_us of that */
+};
+TAILQ_HEAD(gwlinkq, gwlink);
+
+/* An admin client on control.sock. */
+struct ctlconn {
+	TAILQ_ENTRY(ctlconn)	 entry;
+	struct writerd		*wd;
+	struct bufferevent	*bev;
+	uid_t			 uid;
+};
+TAILQ_HEAD(ctlconnq, ctlconn);
+
+/* Counters for status and stats. */
+struct writer_stats {
+	int64_t		 started_us;	/* now_us at start */
+	uint64_t	 commits;	/* group commits */
+	uint64_t	 mutations;	/* mutations run (ok or failed) */
+	uint64_t	 mutations_ok;
+	uint64_t	 replays;	/* idempotent replays */
+	uint64_t	 group_max;	/* largest group */
+	uint64_t	 gateways_dropped;
+	uint64_t	 bad_frames;
+	uint64_t	 gc_runs;
+	uint64_t	 gc_deleted;	/* rows deleted by GC */
+	int64_t		 gc_max_step_us;	/* longest GC step */
+	int64_t		 gc_last_us;	/* now_us of the last GC run */
+	uint64_t	 checkpoints;
+	/* For mutations per second: a one-second window. */
+	uint64_t	 rate_base;
+	int64_t		 rate_at;
+	double		 rate;
+};
+
+/* The process context: the only mutable global state of writerd. */
+struct writerd {
+	struct config		 conf;
+	char			*statedir;
+	char			*dbpath;
+	char			*schema_path;	/* -s FILE, or NULL */
+	char			*conf_path;	/* -f FILE, or NULL */
+	struct store		*st;
+	struct event_base	*base;
+	struct evconnlistener	*gw_listener;
+	struct evconnlistener	*ctl_listener;
+	struct event		*commit_ev;	/* run a group commit */
+	struct event		*sig_ev[4];
+	struct event		*timer_ev;	/* checkpoint, GC, rates */
+	struct gwlinkq		 gateways;
+	struct ctlconnq		 ctlconns;
+	size_t			 nctl;
+	struct mutationq	 queue;		/* waiting for a group */
+	struct mutationq	 group;		/* the group being answered */
+	struct wctx		 wctx;		/* write context, reused */
+	sqlite3_stmt		*idem_get;	/* idempotency record lookup */
+	sqlite3_stmt		*idem_put;	/* idempotency record insert */
+	sqlite3_stmt		*sp[3];		/* savepoint begin/release/undo */
+	uint32_t		 next_gw_id;
+	int64_t			 max_ts;	/* newest committed ts */
+	int64_t			 catalog_version;
+	uid_t			 gw_uid;	/* uid gateways must have */
+	gid_t			 gw_gid;
+	int			 stopping;
+	int64_t			 last_checkpoint_us;
+	int64_t			 last_gc_us;
+	struct writer_stats	 stats;
+};
+
+/* writerd.c */
+void	 writerd_stop(struct writerd *);
+
+/* notify.c */
+int	 unix_listen(const char *path, mode_t mode);
+int	 notify_listen(struct writerd *, const char *path);
+void	 notify_close_all(struct writerd *);
+void	 notify_broadcast(struct writerd *, const struct buf *frame);
+void	 notify_result(struct writerd *, struct mutation *);
+void	 notify_set_log(struct writerd *, int verbose);
+void	 mutation_free(struct mutation *);
+
+/* commit.c */
+void	 commit_schedule(struct writerd *);
+void	 commit_run(struct writerd *);
+int	 commit_open(struct writerd *);
+
+/* mutate.c: the built-in mutations, run inside a savepoint */
+struct wctx;
+int	 mutate_run(struct wctx *, const char *udf_path, const cJSON *args,
+	    struct buf *value, struct tv_error *);
+
+/* schema.c */
+#define SCHEMA_MAX_BYTES	(1024 * 1024)	/* schema file size */
+
+/* One index of the schema file. */
+struct schema_index {
+	char		 name[STORE_NAME_MAX + 1];
+	char		*fields[STORE_MAX_INDEX_FIELDS];
+	size_t		 nfields;
+	int		 unique;
+};
+
+struct schema_table {
+	char			 name[STORE_NAME_MAX + 1];
+	struct schema_index	*indexes;
+	size_t			 nindexes;
+};
+
+struct schema {
+	struct schema_table	*tables;
+	size_t			 ntables;
+};
+
+struct schema	*schema_parse(const char *text, size_t len,
+		    struct tv_error *);
+void		 schema_free(struct schema *);
+int		 schema_apply_file(struct writerd *, const char *path,
+		    struct tv_error *);
+
+/* control.c */
+int	 control_listen(struct writerd *, const char *path);
+void	 control_close_all(struct writerd *);
+
+/* gc.c */
+int	 gc_run(struct writerd *, int64_t keep_us, int64_t budget_us,
+	    cJSON *report);
+
+#endif
