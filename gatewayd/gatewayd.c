@@ -1,1 +1,239 @@
-int main(void) { return 0; }
+/*
+ * gatewayd: the WebSocket gateway.  Start-up order: parse flags and the
+ * configuration file; bind the listening socket (all that needs
+ * privilege); drop to the unprivileged user; restrict the process further
+ * where the system allows; set up signal events; wait for the database to
+ * exist and connect to writerd; run the event loop.  It never forks.
+ */
+#include <arpa/inet.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "gatewayd.h"
+#include "log.h"
+
+#define GATEWAYD_DEFAULT_LISTEN	"127.0.0.1:7878"
+#define GATEWAYD_TICK_US	(500 * 1000)
+#define GATEWAYD_STOP_GRACE	3	/* seconds to close clients */
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: gatewayd [-dv] [-f CONFIG] [-r DIR] "
+	    "[-l ADDR:PORT] [-u USER]\n");
+	exit(1);
+}
+
+/* "127.0.0.1:7878", "[::1]:7878" → host, port. */
+static int
+split_listen(const char *s, char **host, char **port)
+{
+	const char	*colon;
+	size_t		 hl;
+
+	if (s[0] == '[') {
+		if ((colon = strstr(s, "]:")) == NULL)
+			return -1;
+		*host = xstrndup(s + 1, (size_t)(colon - s - 1));
+		*port = xstrdup(colon + 2);
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return -1;
+		hl = (size_t)(colon - s);
+		*host = xstrndup(s, hl);
+		*port = xstrdup(colon + 1);
+	}
+	return (*host)[0] != '\0' && (*port)[0] != '\0' ? 0 : -1;
+}
+
+static int
+is_loopback(const char *host)
+{
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
+}
+
+static void
+stop_now(evutil_socket_t fd, short ev, void *arg)
+{
+	struct gateway	*gw = arg;
+
+	(void)fd;
+	(void)ev;
+	event_base_loopexit(gw->base, NULL);
+}
+
+void
+gateway_stop(struct gateway *gw)
+{
+	struct session	*s, *tmp;
+	struct timeval	 tv = { GATEWAYD_STOP_GRACE, 0 };
+
+	if (gw->stopping)
+		return;
+	log_info("stopping: closing %zu connections", gw->nsessions);
+	listener_stop(gw);
+	upstream_stop(gw);
+	TAILQ_FOREACH_SAFE(s, &gw->sessions, entry, tmp)
+		session_close(s, 1001, "server shutting down");
+	if (gw->nsessions == 0)
+		event_base_loopexit(gw->base, NULL);
+	else
+		event_base_once(gw->base, -1, EV_TIMEOUT, stop_now, gw, &tv);
+}
+
+static void
+on_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	(void)ev;
+	if (sig == SIGHUP) {
+		log_reopen();
+		return;
+	}
+	gateway_stop(arg);
+}
+
+static void
+on_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct gateway	*gw = arg;
+	struct session	*s, *tmp;
+	int64_t		 now = mono_us();
+
+	(void)fd;
+	(void)ev;
+	if (gw->st == NULL && query_open_store(gw) == 0)
+		query_schedule_refresh(gw);
+	TAILQ_FOREACH_SAFE(s, &gw->sessions, entry, tmp)
+		session_tick(s, now);
+	if (now - gw->last_stats_us >= GW_STATS_INTERVAL_US) {
+		gw->last_stats_us = now;
+		upstream_send_stats(gw);
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct gateway	 gw;
+	char		 err[512], *user = NULL, *dir = NULL, *conf_path = NULL;
+	const char	*listen_addr = GATEWAYD_DEFAULT_LISTEN;
+	int		 ch, debug = 0, verbose = 0, i;
+	int		 sigs[4] = { SIGTERM, SIGINT, SIGHUP, 0 };
+	uid_t		 uid = 0;
+	gid_t		 gid = 0;
+	struct timeval	 tick = { 0, GATEWAYD_TICK_US };
+
+	memset(&gw, 0, sizeof(gw));
+	config_defaults(&gw.conf);
+	while ((ch = getopt(argc, argv, "df:l:r:u:v")) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = 1;
+			break;
+		case 'f':
+			conf_path = optarg;
+			break;
+		case 'l':
+			listen_addr = optarg;
+			break;
+		case 'r':
+			dir = optarg;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_init("gatewayd", debug, verbose);
+	if (conf_path != NULL &&
+	    config_load(&gw.conf, conf_path, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (split_listen(listen_addr, &gw.listen_host, &gw.listen_port) == -1)
+		fatalx("bad listen address %s (ADDR:PORT)", listen_addr);
+	if (!is_loopback(gw.listen_host) && gw.conf.token == NULL)
+		fatalx("listening on %s needs a token (token_file in the "
+		    "configuration)", gw.listen_host);
+	if (user != NULL) {
+		if (geteuid() != 0)
+			fatalx("-u needs root");
+		if (user_lookup(user, &uid, &gid) == -1)
+			fatalx("unknown user %s", user);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(gw.gateway_id, sizeof(gw.gateway_id), "gw-%d-%s",
+	    (int)getpid(), gw.listen_port);
+	gw.statedir = statedir_path(dir);
+	gw.dbpath = path_join(gw.statedir, TINYVEX_DB_NAME);
+	gw.writer_sock = path_join(gw.statedir, TINYVEX_WRITER_SOCK);
+	gw.policy.listen_host = gw.listen_host;
+	gw.policy.origins = gw.conf.origins;
+	gw.policy.norigins = gw.conf.norigins;
+	gw.policy.token = gw.conf.token;
+	TAILQ_INIT(&gw.sessions);
+	TAILQ_INIT(&gw.flushq);
+	TAILQ_INIT(&gw.execs);
+	TAILQ_INIT(&gw.dirtyq);
+	if ((gw.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+
+	/* Everything that needs privilege. */
+	if (listener_start(&gw) == -1)
+		fatalx("cannot listen on %s", listen_addr);
+	if (user != NULL)
+		drop_privileges(uid, gid);
+
+	for (i = 0; sigs[i] != 0; i++) {
+		gw.sig_ev[i] = evsignal_new(gw.base, sigs[i], on_signal, &gw);
+		evsignal_add(gw.sig_ev[i], NULL);
+	}
+	gw.timer_ev = event_new(gw.base, -1, EV_PERSIST, on_tick, &gw);
+	evtimer_add(gw.timer_ev, &tick);
+	if (query_open_store(&gw) == 0)
+		query_schedule_refresh(&gw);
+	else
+		log_info("waiting for the database at %s", gw.dbpath);
+	upstream_start(&gw);
+	log_info("listening on %s (%s)", listen_addr, gw.gateway_id);
+
+	event_base_dispatch(gw.base);
+
+	upstream_stop(&gw);
+	listener_stop(&gw);
+	while (!TAILQ_EMPTY(&gw.sessions))
+		session_free(TAILQ_FIRST(&gw.sessions));
+	for (i = 0; sigs[i] != 0; i++)
+		event_free(gw.sig_ev[i]);
+	event_free(gw.timer_ev);
+	if (gw.refresh_ev != NULL)
+		event_free(gw.refresh_ev);
+	store_close(gw.st);
+	event_base_free(gw.base);
+	config_free(&gw.conf);
+	free(gw.exec_hash);
+	free(gw.listen_host);
+	free(gw.listen_port);
+	free(gw.dbpath);
+	free(gw.writer_sock);
+	free(gw.statedir);
+	log_info("stopped");
+	return 0;
+}

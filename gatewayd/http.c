@@ -715,7 +715,8 @@ status_body(int status)
 		return "{\"error\":\"request_header_fields_too_large\","
 		    "\"message\":\"request head too large\"}";
 	case 500:
-		return "{\"error\":\"internal\",\"message\":\"internal error\"}";
+		return "{\"error\":\"internal\","
+		    "\"message\":\"internal error\"}";
 	case 503:
 		return "{\"error\":\"unavailable\","
 		    "\"message\":\"service unavailable\"}";

@@ -1,1 +1,563 @@
-/* placeholder while in development */
+/*
+ * Shared query executions and invalidation.  Identical subscriptions on
+ * this gateway (same udfPath, same canonical args) share one execution and
+ * one serialized value.  Every execution is valid at the gateway's ts: a
+ * commit notice marks the executions whose read set holds a key of its
+ * write set, and one refresh reruns exactly those, inside one read
+ * transaction whose ts becomes the gateway's ts.  When the database is
+ * ahead of the notices processed (a notice not here yet, a gap, a write
+ * set left out), the refresh reads the log for the missing range first,
+ * so an execution it does not rerun is known to be valid at the new ts.
+ *
+ * The invalidation index maps a written key to the executions that may
+ * depend on it without looking at the others: point intervals (db/get)
+ * by (index, key) in a hash, range intervals in one list per index.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gatewayd.h"
+#include "json.h"
+#include "keys.h"
+#include "log.h"
+#include "udf.h"
+
+struct ivent {
+	struct exec		*ex;
+	const struct readset_iv	*iv;
+};
+
+struct ivbucket {
+	struct ivbucket	*next;
+	uint64_t	 h;
+	int64_t		 index_id;
+	int		 point;		/* key is the point; else a range list */
+	unsigned char	*key;
+	size_t		 keylen;
+	struct ivent	*ents;
+	size_t		 n, cap;
+};
+
+/* The invalidation index, hung off the process context. */
+struct ivindex {
+	struct ivbucket	**b;
+	size_t		  size;		/* power of two */
+	size_t		  count;
+};
+
+static struct ivindex *
+ivindex_of(struct gateway *gw)
+{
+	if (gw->ividx == NULL)
+		gw->ividx = xcalloc(1, sizeof(*gw->ividx));
+	return gw->ividx;
+}
+
+static uint64_t
+iv_hash(int64_t index_id, int point, const void *key, size_t keylen)
+{
+	uint64_t	 h = json_hash(&index_id, sizeof(index_id));
+
+	h ^= (uint64_t)point * 0x9e3779b97f4a7c15ULL;
+	if (point)
+		h ^= json_hash(key, keylen) * 0xff51afd7ed558ccdULL;
+	return h;
+}
+
+static struct ivbucket *
+iv_bucket(struct ivindex *x, int64_t index_id, int point, const void *key,
+    size_t keylen, int create)
+{
+	struct ivbucket	*bk, **nb;
+	uint64_t	 h = iv_hash(index_id, point, key, keylen);
+	size_t		 i, slot;
+
+	if (x->size == 0) {
+		if (!create)
+			return NULL;
+		x->size = 1024;
+		x->b = xcalloc(x->size, sizeof(*x->b));
+	}
+	for (bk = x->b[h & (x->size - 1)]; bk != NULL; bk = bk->next)
+		if (bk->h == h && bk->index_id == index_id &&
+		    bk->point == point && (!point || (bk->keylen == keylen &&
+		    memcmp(bk->key, key, keylen) == 0)))
+			return bk;
+	if (!create)
+		return NULL;
+	if (x->count >= x->size) {
+		nb = xcalloc(x->size * 2, sizeof(*nb));
+		for (i = 0; i < x->size; i++) {
+			while ((bk = x->b[i]) != NULL) {
+				x->b[i] = bk->next;
+				slot = bk->h & (x->size * 2 - 1);
+				bk->next = nb[slot];
+				nb[slot] = bk;
+			}
+		}
+		free(x->b);
+		x->b = nb;
+		x->size *= 2;
+	}
+	bk = xcalloc(1, sizeof(*bk));
+	bk->h = h;
+	bk->index_id = index_id;
+	bk->point = point;
+	if (point) {
+		bk->key = xmalloc(keylen == 0 ? 1 : keylen);
+		memcpy(bk->key, key, keylen);
+		bk->keylen = keylen;
+	}
+	slot = h & (x->size - 1);
+	bk->next = x->b[slot];
+	x->b[slot] = bk;
+	x->count++;
+	return bk;
+}
+
+static void
+iv_bucket_free(struct ivindex *x, struct ivbucket *bk)
+{
+	struct ivbucket	**pp;
+
+	for (pp = &x->b[bk->h & (x->size - 1)]; *pp != NULL;
+	    pp = &(*pp)->next)
+		if (*pp == bk) {
+			*pp = bk->next;
+			break;
+		}
+	free(bk->key);
+	free(bk->ents);
+	free(bk);
+	x->count--;
+}
+
+/* A point interval [k, k + 0x00) holds exactly k. */
+static int
+iv_is_point(const struct readset_iv *iv)
+{
+	return iv->hi != NULL && iv->hilen == iv->lolen + 1 &&
+	    iv->hi[iv->lolen] == 0 && memcmp(iv->lo, iv->hi, iv->lolen) == 0;
+}
+
+static void
+exec_register(struct gateway *gw, struct exec *ex)
+{
+	struct ivindex	*x = ivindex_of(gw);
+	struct ivbucket	*bk;
+	size_t		 i;
+	int		 point;
+
+	for (i = 0; i < ex->rs.n; i++) {
+		point = iv_is_point(&ex->rs.iv[i]);
+		bk = iv_bucket(x, ex->rs.iv[i].index_id, point,
+		    ex->rs.iv[i].lo, ex->rs.iv[i].lolen, 1);
+		if (bk->n == bk->cap) {
+			bk->cap = bk->cap == 0 ? 2 : bk->cap * 2;
+			bk->ents = xreallocarray(bk->ents, bk->cap,
+			    sizeof(*bk->ents));
+		}
+		bk->ents[bk->n].ex = ex;
+		bk->ents[bk->n].iv = &ex->rs.iv[i];
+		bk->n++;
+	}
+}
+
+static void
+exec_unregister(struct gateway *gw, struct exec *ex)
+{
+	struct ivindex	*x = ivindex_of(gw);
+	struct ivbucket	*bk;
+	size_t		 i, j;
+
+	for (i = 0; i < ex->rs.n; i++) {
+		bk = iv_bucket(x, ex->rs.iv[i].index_id,
+		    iv_is_point(&ex->rs.iv[i]), ex->rs.iv[i].lo,
+		    ex->rs.iv[i].lolen, 0);
+		if (bk == NULL)
+			continue;
+		for (j = 0; j < bk->n; j++) {
+			if (bk->ents[j].ex == ex) {
+				bk->ents[j] = bk->ents[--bk->n];
+				j--;
+			}
+		}
+		if (bk->n == 0)
+			iv_bucket_free(x, bk);
+	}
+}
+
+static void
+exec_mark(struct gateway *gw, struct exec *ex)
+{
+	if (ex->dirty)
+		return;
+	ex->dirty = 1;
+	TAILQ_INSERT_TAIL(&gw->dirtyq, ex, dirty_entry);
+}
+
+static int
+bytecmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int	 c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+void
+query_invalidate_key(struct gateway *gw, int64_t index_id, const void *key,
+    size_t keylen)
+{
+	struct ivindex		*x = ivindex_of(gw);
+	struct ivbucket		*bk;
+	const struct readset_iv	*iv;
+	size_t			 i;
+
+	if ((bk = iv_bucket(x, index_id, 1, key, keylen, 0)) != NULL)
+		for (i = 0; i < bk->n; i++)
+			exec_mark(gw, bk->ents[i].ex);
+	if ((bk = iv_bucket(x, index_id, 0, NULL, 0, 0)) != NULL) {
+		for (i = 0; i < bk->n; i++) {
+			iv = bk->ents[i].iv;
+			if (bytecmp(key, keylen, iv->lo, iv->lolen) >= 0 &&
+			    (iv->hi == NULL ||
+			    bytecmp(key, keylen, iv->hi, iv->hilen) < 0))
+				exec_mark(gw, bk->ents[i].ex);
+		}
+	}
+}
+
+/* Executions: a hash by key. */
+
+static struct exec *
+exec_lookup(struct gateway *gw, const char *key, size_t keylen, uint64_t h)
+{
+	struct exec	*ex;
+
+	if (gw->exec_hash_size == 0)
+		return NULL;
+	for (ex = gw->exec_hash[h & (gw->exec_hash_size - 1)]; ex != NULL;
+	    ex = ex->hnext)
+		if (ex->hash == h && ex->keylen == keylen &&
+		    memcmp(ex->key, key, keylen) == 0)
+			return ex;
+	return NULL;
+}
+
+static void
+exec_hash_insert(struct gateway *gw, struct exec *ex)
+{
+	struct exec	**nh, *e;
+	size_t		  i, slot;
+
+	if (gw->exec_hash_size == 0) {
+		gw->exec_hash_size = 1024;
+		gw->exec_hash = xcalloc(gw->exec_hash_size, sizeof(*nh));
+	}
+	if (gw->nexecs >= gw->exec_hash_size) {
+		nh = xcalloc(gw->exec_hash_size * 2, sizeof(*nh));
+		for (i = 0; i < gw->exec_hash_size; i++) {
+			while ((e = gw->exec_hash[i]) != NULL) {
+				gw->exec_hash[i] = e->hnext;
+				slot = e->hash & (gw->exec_hash_size * 2 - 1);
+				e->hnext = nh[slot];
+				nh[slot] = e;
+			}
+		}
+		free(gw->exec_hash);
+		gw->exec_hash = nh;
+		gw->exec_hash_size *= 2;
+	}
+	slot = ex->hash & (gw->exec_hash_size - 1);
+	ex->hnext = gw->exec_hash[slot];
+	gw->exec_hash[slot] = ex;
+}
+
+static void
+exec_hash_remove(struct gateway *gw, struct exec *ex)
+{
+	struct exec	**pp;
+
+	for (pp = &gw->exec_hash[ex->hash & (gw->exec_hash_size - 1)];
+	    *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == ex) {
+			*pp = ex->hnext;
+			return;
+		}
+}
+
+/*
+ * Find or create the execution of (udf_path, args).  A new one is marked
+ * dirty: the caller runs query_refresh before it uses the value.
+ */
+struct exec *
+query_exec_get(struct gateway *gw, const char *udf_path, const cJSON *args)
+{
+	struct exec	*ex;
+	struct buf	 key;
+	uint64_t	 h;
+
+	buf_init(&key);
+	buf_adds(&key, udf_path);
+	buf_addc(&key, '\0');
+	json_print_canonical(&key, args);
+	h = json_hash(key.data, key.len);
+	if ((ex = exec_lookup(gw, key.data, key.len, h)) != NULL) {
+		buf_free(&key);
+		ex->refs++;
+		return ex;
+	}
+	ex = xcalloc(1, sizeof(*ex));
+	ex->keylen = key.len;
+	ex->key = buf_steal(&key, NULL);
+	ex->hash = h;
+	ex->udf_path = xstrdup(udf_path);
+	ex->args = cJSON_Duplicate(args, 1);
+	readset_init(&ex->rs);
+	ex->refs = 1;
+	TAILQ_INSERT_TAIL(&gw->execs, ex, entry);
+	gw->nexecs++;
+	exec_hash_insert(gw, ex);
+	exec_mark(gw, ex);
+	return ex;
+}
+
+void
+query_exec_release(struct gateway *gw, struct exec *ex)
+{
+	assert(ex->refs > 0);
+	if (--ex->refs > 0)
+		return;
+	exec_unregister(gw, ex);
+	exec_hash_remove(gw, ex);
+	if (ex->dirty)
+		TAILQ_REMOVE(&gw->dirtyq, ex, dirty_entry);
+	TAILQ_REMOVE(&gw->execs, ex, entry);
+	gw->nexecs--;
+	readset_free(&ex->rs);
+	cJSON_Delete(ex->args);
+	free(ex->udf_path);
+	free(ex->key);
+	free(ex->value);
+	free(ex);
+}
+
+/* Rerun one execution at the current read transaction. */
+static void
+exec_run(struct gateway *gw, struct exec *ex)
+{
+	struct readset	 rs;
+	struct buf	 out;
+	struct tv_error	 err;
+	uint64_t	 h;
+	int		 rc;
+
+	readset_init(&rs);
+	buf_init(&out);
+	memset(&err, 0, sizeof(err));
+	rc = udf_run_query(gw->st, ex->udf_path, ex->args, SCAN_CURRENT,
+	    gw->conf.query_max_rows, &out, &rs, &err);
+	exec_unregister(gw, ex);
+	readset_free(&ex->rs);
+	ex->rs = rs;
+	exec_register(gw, ex);
+	if (rc == 0)
+		h = json_hash(out.data, out.len);
+	else {
+		h = json_hash(err.message, strlen(err.message)) ^
+		    (uint64_t)(int64_t)err.code;
+		buf_free(&out);
+	}
+	if (ex->version == 0 || h != ex->value_hash || (rc == 0) != ex->ok) {
+		free(ex->value);
+		ex->value = NULL;
+		ex->valuelen = 0;
+		if (rc == 0)
+			ex->value = buf_steal(&out, &ex->valuelen);
+		ex->ok = rc == 0;
+		ex->err = err;
+		ex->value_hash = h;
+		ex->version++;
+	} else
+		buf_free(&out);
+	ex->runs++;
+	gw->stats.reruns++;
+}
+
+struct logctx {
+	struct gateway	*gw;
+	struct buf	 key;
+};
+
+/* Invalidate from one log revision: its keys before and after. */
+static int
+log_invalidate(void *arg, int64_t ts, int64_t table_id, const char *id,
+    const char *before, const char *after)
+{
+	struct logctx			*lc = arg;
+	const struct store_table	*t;
+	const char			*docs[2] = { before, after };
+	cJSON				*doc;
+	enum json_err			 jerr;
+	size_t				 i, j;
+
+	(void)ts;
+	if ((t = catalog_table_by_id(lc->gw->st->catalog, table_id)) == NULL)
+		return 0;
+	for (j = 0; j < 2; j++) {
+		if (docs[j] == NULL)
+			continue;
+		doc = json_parse(docs[j], strlen(docs[j]), JSON_MAX_DEPTH + 1,
+		    &jerr);
+		if (doc == NULL)
+			continue;
+		for (i = 0; i < t->nindexes; i++) {
+			if (key_encode_doc(&lc->key, doc, t->indexes[i]->fields,
+			    t->indexes[i]->nfields, id) == -1)
+				continue;
+			query_invalidate_key(lc->gw, t->indexes[i]->id,
+			    lc->key.data, lc->key.len);
+		}
+		cJSON_Delete(doc);
+	}
+	return 0;
+}
+
+static void
+invalidate_all(struct gateway *gw)
+{
+	struct exec	*ex;
+
+	TAILQ_FOREACH(ex, &gw->execs, entry)
+		exec_mark(gw, ex);
+}
+
+static void
+on_refresh(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	query_refresh(arg);
+}
+
+void
+query_schedule_refresh(struct gateway *gw)
+{
+	if (gw->refresh_ev == NULL)
+		gw->refresh_ev = event_new(gw->base, -1, 0, on_refresh, gw);
+	event_active(gw->refresh_ev, EV_TIMEOUT, 0);
+}
+
+int
+query_open_store(struct gateway *gw)
+{
+	char	 err[512];
+
+	if (gw->st != NULL)
+		return 0;
+	gw->st = store_open(gw->dbpath, STORE_RO, NULL, err, sizeof(err));
+	if (gw->st == NULL) {
+		log_debug("database not ready: %s", err);
+		return -1;
+	}
+	log_info("database %s open read-only", gw->dbpath);
+	return 0;
+}
+
+/*
+ * Bring every execution to the database's newest ts and hand the changes
+ * to the sessions.  0, or -1 when the database cannot be read (nothing
+ * changes then; the next notice tries again).
+ */
+int
+query_refresh(struct gateway *gw)
+{
+	struct exec	*ex;
+	struct logctx	 lc;
+	struct session	*s;
+	int64_t		 T, floor = 0;
+	int		 catalog_moved;
+
+	if (gw->in_refresh || query_open_store(gw) == -1)
+		return -1;
+	gw->in_refresh = 1;
+	if (store_begin_read(gw->st, &T) == -1) {
+		gw->in_refresh = 0;
+		return -1;
+	}
+	catalog_moved = gw->st->catalog->version != gw->catalog_version;
+	if (catalog_moved || gw->catalog_changed) {
+		/* Tables or indexes came or went: rerun what named them. */
+		TAILQ_FOREACH(ex, &gw->execs, entry)
+			if (ex->rs.catalog_dep || !ex->ok)
+				exec_mark(gw, ex);
+		gw->catalog_version = gw->st->catalog->version;
+		gw->catalog_changed = 0;
+	}
+	if (T > gw->processed_ts) {
+		/* Writes the notices have not told us about: the log. */
+		store_global_get_i64(gw->st, "retention_floor", &floor);
+		if (gw->processed_ts < floor || gw->processed_ts == 0)
+			invalidate_all(gw);
+		else {
+			lc.gw = gw;
+			buf_init(&lc.key);
+			if (scan_log_since(gw->st, gw->processed_ts, T,
+			    log_invalidate, &lc) == -1)
+				invalidate_all(gw);
+			buf_free(&lc.key);
+			gw->stats.log_catchups++;
+		}
+		gw->processed_ts = T;
+	}
+	while ((ex = TAILQ_FIRST(&gw->dirtyq)) != NULL) {
+		TAILQ_REMOVE(&gw->dirtyq, ex, dirty_entry);
+		ex->dirty = 0;
+		exec_run(gw, ex);
+	}
+	store_end_read(gw->st);
+	if (T > gw->ts)
+		gw->ts = T;
+	gw->in_refresh = 0;
+	/* Every session that may have something to send. */
+	TAILQ_FOREACH(s, &gw->sessions, entry)
+		session_mark(s);
+	session_flush_all(gw);
+	return 0;
+}
+
+int
+query_oneshot(struct gateway *gw, const char *udf_path, const cJSON *args,
+    int64_t read_ts, struct buf *out, int64_t *ts, struct tv_error *err)
+{
+	int64_t	 T, floor = 0;
+	int	 rc;
+
+	if (query_open_store(gw) == -1)
+		return tv_seterr(err, TV_UNAVAILABLE, "database not ready");
+	if (store_begin_read(gw->st, &T) == -1)
+		return tv_seterr(err, TV_INTERNAL, "database read failed");
+	if (read_ts != SCAN_CURRENT) {
+		store_global_get_i64(gw->st, "retention_floor", &floor);
+		if (read_ts < floor) {
+			store_end_read(gw->st);
+			return tv_seterr(err, TV_OUT_OF_RETENTION, "ts %lld is "
+			    "older than the retention floor %lld",
+			    (long long)read_ts, (long long)floor);
+		}
+		if (read_ts > T) {
+			store_end_read(gw->st);
+			return tv_seterr(err, TV_VALIDATION, "ts %lld is ahead "
+			    "of the newest commit %lld", (long long)read_ts,
+			    (long long)T);
+		}
+	}
+	rc = udf_run_query(gw->st, udf_path, args, read_ts,
+	    gw->conf.query_max_rows, out, NULL, err);
+	store_end_read(gw->st);
+	*ts = read_ts != SCAN_CURRENT ? read_ts : T;
+	return rc;
+}

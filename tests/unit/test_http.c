@@ -572,7 +572,8 @@ check_response(const char *name, const struct buf *out, int status)
 	}
 	headlen = (size_t)(end - out->data) + 4;
 	for (i = 0; i < headlen; i++)
-		if (out->data[i] == '\n' && (i == 0 || out->data[i - 1] != '\r'))
+		if (out->data[i] == '\n' &&
+		    (i == 0 || out->data[i - 1] != '\r'))
 			crlf = 0;
 	check(crlf, "every line of the answer ends with CRLF", name);
 	check(strstr(out->data, "Sec-WebSocket-Extensions") == NULL,

@@ -1,0 +1,255 @@
+/*
+ * gatewayd: WebSocket and JSON-RPC in front of the database.  Each gateway
+ * terminates client connections, keeps every connection's query set, runs
+ * queries on its own read-only connection, and turns writerd's commit
+ * notices into transitions.  This header is the map of the program.
+ */
+#ifndef TINYVEX_GATEWAYD_H
+#define TINYVEX_GATEWAYD_H
+
+#include <sys/queue.h>
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "config.h"
+#include "errors.h"
+#include "http.h"
+#include "scan.h"
+#include "store.h"
+#include "util.h"
+#include "ws.h"
+
+#define GW_STATS_INTERVAL_US	(2 * 1000000)	/* figures to writerd */
+#define GW_TEXT_PING_US		(15 * 1000000)	/* tinyvex/ping when quiet */
+#define GW_RECONNECT_MIN_US	(100 * 1000)	/* writer link backoff */
+#define GW_RECONNECT_MAX_US	(2 * 1000000)
+#define GW_DB_WAIT_US		(200 * 1000)	/* poll for the database */
+#define GW_MAX_BATCH		1000	/* requests in one JSON-RPC batch */
+
+struct gateway;
+struct session;
+
+/* One shared execution of a query: (udfPath, canonical args). */
+struct exec {
+	TAILQ_ENTRY(exec)	 entry;		/* all executions */
+	TAILQ_ENTRY(exec)	 dirty_entry;	/* on the rerun list */
+	char			*key;		/* udfPath NUL canonical args */
+	size_t			 keylen;
+	uint64_t		 hash;		/* of key */
+	struct exec		*hnext;		/* hash chain */
+	char			*udf_path;
+	cJSON			*args;
+	struct readset		 rs;		/* what the last run read */
+	int			 ok;		/* last run succeeded */
+	struct tv_error		 err;		/* else why */
+	char			*value;		/* result JSON text */
+	size_t			 valuelen;
+	uint64_t		 value_hash;
+	uint64_t		 version;	/* bumped when the result changes */
+	int			 dirty;		/* must rerun */
+	int			 refs;		/* subscriptions */
+	int64_t			 runs;
+};
+
+/* A query of one connection's query set. */
+struct sub {
+	uint32_t		 query_id;
+	struct exec		*ex;
+	uint64_t		 sent_version;	/* ex->version last sent; 0 none */
+};
+
+/* An answer held back until a transition has gone out. */
+struct held {
+	TAILQ_ENTRY(held)	 entry;
+	int64_t			 need_ts;	/* endVersion.ts must be ≥ */
+	uint64_t		 need_qs;	/* endVersion.querySet ≥ */
+	char			*text;		/* the JSON-RPC response */
+	size_t			 len;
+	int			 batch_slot;	/* >= 0: part of a batch */
+	struct rpc_batch	*batch;
+};
+TAILQ_HEAD(heldq, held);
+
+/* A JSON-RPC batch whose answers are collected in order. */
+struct rpc_batch {
+	int		 n;		/* entries */
+	int		 missing;	/* not yet answered */
+	char		**parts;	/* response JSON per slot, NULL none */
+	int64_t		 need_ts;
+	uint64_t	 need_qs;
+};
+
+/* A mutation sent up to writerd and waiting for its outcome. */
+struct upreq {
+	TAILQ_ENTRY(upreq)	 entry;
+	uint32_t		 seq;
+	struct session		*s;		/* NULL once the client left */
+	char			*id;		/* JSON-RPC id, JSON text */
+	struct rpc_batch	*batch;
+	int			 batch_slot;
+};
+TAILQ_HEAD(upreqq, upreq);
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;
+	TAILQ_ENTRY(session)	 flush_entry;	/* on the flush list */
+	struct gateway		*gw;
+	struct ws_conn		*ws;
+	uint64_t		 id;		/* local number */
+	int			 connected;	/* tinyvex/connect done */
+	int			 token_ok;	/* token given on the upgrade */
+	char			*session_id;
+	uint64_t		 qs_version;	/* query set as applied */
+	uint64_t		 sent_qs;	/* endVersion last sent */
+	int64_t			 sent_ts;
+	struct sub		*subs;
+	size_t			 nsubs, capsubs;
+	uint32_t		*removed;	/* ids removed since last sent */
+	size_t			 nremoved, capremoved;
+	int			 dirty;		/* a subscribed result changed */
+	int			 on_flush;	/* queued on the flush list */
+	int			 inflight;	/* a transition is draining */
+	int			 closing;
+	struct heldq		 held;		/* answers after transitions */
+	size_t			 nheld;
+	int			 pending_mutations;
+	int64_t			 wait_ts;	/* connect: maxObservedTs */
+	char			*wait_id;	/* connect request id */
+	int64_t			 wait_deadline;
+	int64_t			 last_text_us;	/* mono_us of last text out */
+	int64_t			 over_soft_since; /* 0: under the soft limit */
+	uint64_t		 transitions;
+	uint64_t		 transition_seq;	/* for transitionId */
+};
+TAILQ_HEAD(sessionq, session);
+TAILQ_HEAD(execq, exec);
+
+/* The writer link. */
+struct upstream {
+	struct bufferevent	*bev;
+	int			 ready;		/* WELCOME received */
+	uint32_t		 next_seq;
+	struct upreqq		 waiting;	/* sent, no outcome yet */
+	struct event		*retry_ev;
+	int64_t			 backoff_us;
+	uint64_t		 connects;
+};
+
+struct gw_stats {
+	uint64_t	 connections_total;
+	uint64_t	 reruns;
+	uint64_t	 transitions;
+	uint64_t	 bytes_out;
+	uint64_t	 bytes_in;
+	uint64_t	 messages_in;
+	uint64_t	 slow_closes;
+	uint64_t	 mutations;
+	uint64_t	 notices;
+	uint64_t	 log_catchups;
+};
+
+struct gateway {
+	struct config		 conf;
+	char			*statedir;
+	char			*dbpath;
+	char			*writer_sock;
+	char			 gateway_id[64];
+	char			*listen_host;
+	char			*listen_port;
+	struct event_base	*base;
+	struct evconnlistener	*listener;
+	struct http_policy	 policy;
+	struct store		*st;		/* NULL until the db exists */
+	struct event		*db_wait_ev;
+	struct upstream		 up;
+	struct sessionq		 sessions;
+	size_t			 nsessions;
+	uint64_t		 next_session;
+	struct sessionq		 flushq;	/* sessions to flush */
+	/* Shared executions and the invalidation index. */
+	struct execq		 execs;
+	size_t			 nexecs;
+	struct exec		**exec_hash;
+	size_t			 exec_hash_size;
+	struct execq		 dirtyq;	/* to rerun */
+	struct ivindex		*ividx;		/* key → executions (query.c) */
+	int64_t			 ts;		/* executions valid at this ts */
+	int64_t			 processed_ts;	/* invalidations applied to */
+	int64_t			 catalog_version;
+	int			 catalog_changed;
+	struct event		*refresh_ev;
+	struct event		*timer_ev;
+	struct event		*sig_ev[4];
+	int			 stopping;
+	int			 in_refresh;
+	int64_t			 last_stats_us;
+	struct gw_stats		 stats;
+	int			 listen_paused;
+};
+
+/* gatewayd.c */
+void	 gateway_stop(struct gateway *);
+
+/* listener.c */
+int	 listener_start(struct gateway *);
+void	 listener_stop(struct gateway *);
+
+/* session.c */
+struct session *session_new(struct gateway *, struct bufferevent *,
+	    int token_ok);
+void	 session_close(struct session *, uint16_t code, const char *why);
+void	 session_free(struct session *);
+void	 session_send(struct session *, const char *text, size_t len);
+void	 session_hold(struct session *, int64_t need_ts, uint64_t need_qs,
+	    char *text, size_t len);
+void	 session_mark(struct session *);
+void	 session_flush(struct session *);
+void	 session_flush_all(struct gateway *);
+void	 session_check_limits(struct session *);
+int	 session_sub_add(struct session *, uint32_t qid, struct exec *);
+struct sub *session_sub_find(struct session *, uint32_t qid);
+void	 session_sub_remove(struct session *, uint32_t qid);
+void	 session_tick(struct session *, int64_t now);
+
+/* rpc.c */
+void	 rpc_message(struct session *, const char *text, size_t len);
+void	 rpc_error_text(struct buf *, const char *id, int code,
+	    const char *message, const char *outcome);
+void	 rpc_result_text(struct buf *, const char *id, const char *result,
+	    size_t len);
+void	 rpc_mutation_done(struct upreq *, int64_t ts, int code,
+	    const char *message, const char *value, size_t valuelen);
+void	 rpc_answer(struct session *, struct rpc_batch *, int slot,
+	    int64_t need_ts, uint64_t need_qs, char *text, size_t len);
+void	 rpc_connect_ready(struct session *);
+
+/* query.c */
+struct exec *query_exec_get(struct gateway *, const char *udf_path,
+	    const cJSON *args);
+void	 query_exec_release(struct gateway *, struct exec *);
+void	 query_invalidate_key(struct gateway *, int64_t index_id,
+	    const void *key, size_t keylen);
+void	 query_schedule_refresh(struct gateway *);
+int	 query_refresh(struct gateway *);
+int	 query_open_store(struct gateway *);
+int	 query_oneshot(struct gateway *, const char *udf_path,
+	    const cJSON *args, int64_t read_ts, struct buf *out,
+	    int64_t *ts, struct tv_error *);
+
+/* upstream.c */
+void	 upstream_start(struct gateway *);
+void	 upstream_stop(struct gateway *);
+int	 upstream_mutate(struct gateway *, struct session *, const char *id,
+	    struct rpc_batch *, int slot, const char *udf_path,
+	    const char *args, size_t argslen, const cJSON *request_id);
+void	 upstream_forget(struct gateway *, struct session *);
+void	 upstream_send_stats(struct gateway *);
+void	 upstream_notice(struct gateway *, const unsigned char *body,
+	    size_t len);
+
+#endif

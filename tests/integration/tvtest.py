@@ -1,0 +1,334 @@
+"""Shared pieces of the integration tests: start the real daemons in a
+temporary state directory, and a WebSocket client that speaks the wire
+contract (JSON-RPC, transitions, chunks) with checks on version chaining.
+
+Runs under /usr/bin/python3 with Debian's python3-websockets."""
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import websockets
+
+BUILD = os.environ.get("TINYVEX_BUILD", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build"))
+WRITERD = os.environ.get("TINYVEX_WRITERD", os.path.join(BUILD, "writerd", "writerd"))
+GATEWAYD = os.environ.get("TINYVEX_GATEWAYD", os.path.join(BUILD, "gatewayd", "gatewayd"))
+CTL = os.environ.get("TINYVEX_CTL", os.path.join(BUILD, "ctl", "tinyvexctl"))
+
+failures = 0
+checks = 0
+
+
+def check(cond, what):
+    """Record one assertion; failures are counted, not raised, so a test
+    reports every problem it sees."""
+    global failures, checks
+    checks += 1
+    if cond:
+        print("ok   " + what, flush=True)
+    else:
+        failures += 1
+        print("FAIL " + what, flush=True)
+    return cond
+
+
+def finish():
+    print("%d checks, %d failed" % (checks, failures), flush=True)
+    sys.exit(1 if failures else 0)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout=10.0, step=0.02):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
+
+
+class Stack:
+    """writerd plus gatewayds on one temporary state directory."""
+
+    def __init__(self, schema=None, conf=None, keep=False):
+        self.dir = tempfile.mkdtemp(prefix="tinyvex-test-")
+        self.keep = keep
+        self.schema = None
+        self.conf = None
+        if schema is not None:
+            self.schema = os.path.join(self.dir, "schema.json")
+            with open(self.schema, "w") as f:
+                json.dump(schema, f)
+        if conf is not None:
+            self.conf = os.path.join(self.dir, "tinyvex.conf")
+            with open(self.conf, "w") as f:
+                f.write(conf)
+        self.writer = None
+        self.gateways = []
+        self.logs = []
+
+    def _log(self, name):
+        path = os.path.join(self.dir, name + ".log")
+        self.logs.append(path)
+        return open(path, "ab")
+
+    def start_writer(self, extra=()):
+        args = [WRITERD, "-d", "-r", self.dir]
+        if self.schema:
+            args += ["-s", self.schema]
+        if self.conf:
+            args += ["-f", self.conf]
+        args += list(extra)
+        self.writer = subprocess.Popen(args, stderr=self._log("writerd"),
+                                       stdout=subprocess.DEVNULL)
+        sock = os.path.join(self.dir, "control.sock")
+        if not wait_for(lambda: os.path.exists(sock) or self.writer.poll() is not None):
+            raise RuntimeError("writerd did not start")
+        if self.writer.poll() is not None:
+            raise RuntimeError("writerd exited: %s" % self.writer.returncode)
+        return self.writer
+
+    def start_gateway(self, port=None, extra=()):
+        port = port or free_port()
+        args = [GATEWAYD, "-d", "-r", self.dir, "-l", "127.0.0.1:%d" % port]
+        if self.conf:
+            args += ["-f", self.conf]
+        args += list(extra)
+        p = subprocess.Popen(args, stderr=self._log("gatewayd-%d" % port),
+                             stdout=subprocess.DEVNULL)
+        p.port = port
+        self.gateways.append(p)
+        if not wait_for(lambda: self.health(port) is not None or p.poll() is not None):
+            raise RuntimeError("gatewayd did not start")
+        # Ready when it has the database and the writer link.
+        wait_for(lambda: (self.health(port) or {}).get("writer") is True, 10)
+        return p
+
+    def health(self, port=None):
+        port = port or self.gateways[0].port
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port,
+                                        timeout=2) as r:
+                return json.loads(r.read())
+        except Exception:
+            return None
+
+    def url(self, port=None):
+        return "ws://127.0.0.1:%d/sync" % (port or self.gateways[0].port)
+
+    def kill_writer(self):
+        self.writer.kill()
+        self.writer.wait()
+
+    def stop(self):
+        for p in self.gateways + ([self.writer] if self.writer else []):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.gateways + ([self.writer] if self.writer else []):
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def dump_logs(self):
+        for path in self.logs:
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()[-4000:]
+                sys.stdout.write("---- %s\n%s\n" % (path, data.decode("utf-8", "replace")))
+            except OSError:
+                pass
+
+    def cleanup(self):
+        self.stop()
+        if failures:
+            self.dump_logs()
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RpcError(Exception):
+    def __init__(self, err):
+        super().__init__("%s: %s" % (err.get("data", {}).get("kind"), err.get("message")))
+        self.err = err
+        self.code = err.get("code")
+        self.kind = err.get("data", {}).get("kind")
+
+
+class Client:
+    """One WebSocket connection speaking tinyvex.v1.  A reader task keeps
+    the query results, checks that transitions chain, and resolves
+    answers; `events` records the order of everything received."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.next_id = 1
+        self.pending = {}
+        self.values = {}
+        self.failed = {}
+        self.version = {"querySet": 0, "identity": 0, "ts": 0}
+        self.transitions = []
+        self.events = []
+        self.chunks = {}
+        self.chain_ok = True
+        self.query_set = 0
+        self.closed = None
+        self.waiters = []
+        self.reader = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def open(cls, url, session="s", connect=True, **kw):
+        ws = await websockets.connect(url, subprotocols=["tinyvex.v1"],
+                                      max_size=None, ping_interval=None, **kw)
+        c = cls(ws)
+        if connect:
+            c.hello = await c.call("tinyvex/connect", {"sessionId": session})
+        return c
+
+    async def _read(self):
+        try:
+            async for msg in self.ws:
+                self._handle(json.loads(msg), len(msg))
+        except websockets.ConnectionClosed as e:
+            self.closed = e.code
+        except Exception as e:  # noqa: BLE001 -- report and stop reading
+            print("reader error:", repr(e), flush=True)
+            self.closed = -1
+        self.closed = self.closed or self.ws.close_code or 1006
+        for fut in self.pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("closed %s" % self.closed))
+        self._wake()
+
+    def _wake(self):
+        for w in list(self.waiters):
+            if not w.done():
+                w.set_result(None)
+
+    def _handle(self, m, size):
+        if isinstance(m, list):
+            for x in m:
+                self._handle(x, 0)
+            return
+        if "method" in m:
+            meth = m["method"]
+            if meth == "tinyvex/transition":
+                self._transition(m["params"], size)
+            elif meth == "tinyvex/transitionChunk":
+                p = m["params"]
+                parts = self.chunks.setdefault(p["transitionId"], [])
+                if p["partNumber"] != len(parts):
+                    self.chain_ok = False
+                parts.append(p["chunk"])
+                self.events.append(("chunk", p["partNumber"], size))
+                if len(parts) == p["totalParts"]:
+                    del self.chunks[p["transitionId"]]
+                    self._transition(json.loads("".join(parts)), size, chunked=True)
+            else:
+                self.events.append(("notify", meth))
+        else:
+            self.events.append(("answer", m.get("id")))
+            fut = self.pending.pop(m.get("id"), None)
+            if fut is not None and not fut.done():
+                fut.set_result(m)
+        self._wake()
+
+    def _transition(self, t, size, chunked=False):
+        if t["startVersion"] != self.version:
+            self.chain_ok = False
+            print("version chain broken: %r then %r" % (self.version, t["startVersion"]), flush=True)
+        self.version = t["endVersion"]
+        for mod in t["modifications"]:
+            q = mod["queryId"]
+            if mod["type"] == "QueryUpdated":
+                self.values[q] = mod["value"]
+                self.failed.pop(q, None)
+            elif mod["type"] == "QueryFailed":
+                self.failed[q] = mod["error"]
+                self.values.pop(q, None)
+            elif mod["type"] == "QueryRemoved":
+                self.values.pop(q, None)
+                self.failed.pop(q, None)
+        self.transitions.append(t)
+        self.events.append(("transition", t["endVersion"]["ts"], chunked))
+
+    async def send_raw(self, text):
+        await self.ws.send(text)
+
+    async def request(self, method, params=None):
+        i = self.next_id
+        self.next_id += 1
+        fut = asyncio.get_event_loop().create_future()
+        self.pending[i] = fut
+        msg = {"jsonrpc": "2.0", "id": i, "method": method}
+        if params is not None:
+            msg["params"] = params
+        await self.ws.send(json.dumps(msg))
+        return fut
+
+    async def call(self, method, params=None, timeout=20):
+        fut = await self.request(method, params)
+        m = await asyncio.wait_for(fut, timeout)
+        if "error" in m:
+            raise RpcError(m["error"])
+        return m["result"]
+
+    async def modify(self, add=(), remove=()):
+        mods = [{"type": "Add", "queryId": q, "udfPath": u, "args": a} for (q, u, a) in add]
+        mods += [{"type": "Remove", "queryId": q} for q in remove]
+        new = self.query_set + 1
+        r = await self.call("tinyvex/modifyQuerySet",
+                            {"baseVersion": self.query_set, "newVersion": new,
+                             "modifications": mods})
+        self.query_set = new
+        return r
+
+    async def mutate(self, udf, args, request_id=None):
+        p = {"udfPath": udf, "args": args}
+        if request_id is not None:
+            p["requestId"] = request_id
+        return await self.call("tinyvex/mutation", p)
+
+    async def wait(self, pred, timeout=10):
+        end = time.time() + timeout
+        while not pred():
+            left = end - time.time()
+            if left <= 0 or self.closed:
+                return pred()
+            w = asyncio.get_event_loop().create_future()
+            self.waiters.append(w)
+            try:
+                await asyncio.wait_for(w, left)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                self.waiters.remove(w)
+        return True
+
+    async def close(self):
+        await self.ws.close()
+        try:
+            await asyncio.wait_for(self.reader, 5)
+        except asyncio.TimeoutError:
+            pass
+
+
+def run(coro):
+    return asyncio.run(coro)
