@@ -252,9 +252,11 @@ parse_duration(const char *s, int64_t *out)
 	char		*end;
 	double		 v, mul = 1e6;
 
+	if (s[0] < '0' || s[0] > '9')
+		return -1;	/* no sign, hex, inf or nan */
 	errno = 0;
 	v = strtod(s, &end);
-	if (end == s || errno != 0 || v < 0)
+	if (end == s || errno != 0 || !(v >= 0 && v < 1e15))
 		return -1;
 	if (strcmp(end, "ms") == 0)
 		mul = 1e3;

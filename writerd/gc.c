@@ -47,8 +47,9 @@ static const char *gc_sql[GC_COUNT] = {
 	[GC_IDX_DEL] =
 	    "DELETE FROM indexes WHERE index_id = ?1 AND key = ?2 AND ts = ?3",
 	[GC_IDEM_DEL] =
-	    "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM"
-	    " idempotency WHERE ts < ?1 LIMIT ?2)",
+	    "DELETE FROM idempotency WHERE (session_id, request_id) IN"
+	    " (SELECT session_id, request_id FROM idempotency"
+	    " WHERE ts < ?1 LIMIT ?2)",
 };
 
 struct gc_state {

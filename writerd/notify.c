@@ -29,6 +29,7 @@
 static void	gw_read(struct bufferevent *, void *);
 static void	gw_event(struct bufferevent *, short, void *);
 static void	gw_drop(struct gwlink *, const char *);
+static int	result_send(struct gwlink *, const struct mutation *);
 
 void
 mutation_free(struct mutation *m)
@@ -300,8 +301,11 @@ handle_hello(struct gwlink *gw, const struct ipc_hdr *h,
 	return rc == 0 ? 0 : 1;
 }
 
-/* Answer at once, without running: Overloaded, TooLarge. */
-static void
+/*
+ * Answer at once, without running: Overloaded, TooLarge.  Returns 0, or
+ * 1 when the answer passed the output bound and the link is gone.
+ */
+static int
 refuse(struct gwlink *gw, uint32_t seq, int code, const char *msg)
 {
 	struct mutation	 m;
@@ -311,7 +315,7 @@ refuse(struct gwlink *gw, uint32_t seq, int code, const char *msg)
 	m.seq = seq;
 	m.err.code = code;
 	strlcpy_tv(m.err.message, msg, sizeof(m.err.message));
-	notify_result(gw->wd, &m);
+	return result_send(gw, &m) == -1 ? 1 : 0;
 }
 
 static int
@@ -347,18 +351,13 @@ handle_mutate(struct gwlink *gw, const struct ipc_hdr *h,
 	    memchr(udf, '\0', udflen) != NULL ||
 	    (rid != NULL && memchr(rid, '\0', ridlen) != NULL))
 		return -1;
-	if (wd->stopping) {
-		refuse(gw, h->seq, TV_UNAVAILABLE, "writer is stopping");
-		return 0;
-	}
-	if (gw->pending >= WRITERD_MAX_PENDING_GW) {
-		refuse(gw, h->seq, TV_OVERLOADED, "writer queue full");
-		return 0;
-	}
-	if (argslen > wd->conf.max_args_bytes) {
-		refuse(gw, h->seq, TV_TOO_LARGE, "args over max_args_bytes");
-		return 0;
-	}
+	if (wd->stopping)
+		return refuse(gw, h->seq, TV_UNAVAILABLE, "writer is stopping");
+	if (gw->pending >= WRITERD_MAX_PENDING_GW)
+		return refuse(gw, h->seq, TV_OVERLOADED, "writer queue full");
+	if (argslen > wd->conf.max_args_bytes)
+		return refuse(gw, h->seq, TV_TOO_LARGE,
+		    "args over max_args_bytes");
 	m = xcalloc(1, sizeof(*m));
 	m->gw = gw;
 	m->seq = h->seq;
@@ -474,14 +473,13 @@ notify_broadcast(struct writerd *wd, const struct buf *frame)
 			gw_send(gw, frame);
 }
 
-void
-notify_result(struct writerd *wd, struct mutation *m)
+/* Send an outcome; -1 when that dropped the link (gw is freed). */
+static int
+result_send(struct gwlink *gw, const struct mutation *m)
 {
 	struct ipc_msg	 msg;
+	int		 rc;
 
-	(void)wd;
-	if (m->gw == NULL)
-		return;
 	ipc_msg_init(&msg, IPC_RESULT, m->seq, 4);
 	ipc_add_i64(&msg, m->ts);
 	ipc_add_i64(&msg, m->err.code);
@@ -491,8 +489,17 @@ notify_result(struct writerd *wd, struct mutation *m)
 		    m->value.len);
 	else
 		ipc_add_cstr(&msg, "");
-	gw_send(m->gw, ipc_msg_finish(&msg));
+	rc = gw_send(gw, ipc_msg_finish(&msg));
 	ipc_msg_free(&msg);
+	return rc;
+}
+
+void
+notify_result(struct writerd *wd, struct mutation *m)
+{
+	(void)wd;
+	if (m->gw != NULL)
+		result_send(m->gw, m);
 }
 
 void

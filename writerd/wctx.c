@@ -531,10 +531,11 @@ wctx_index_create(struct wctx *w, const struct store_table *t,
 			    id);
 			goto fail;
 		}
+		/* unique_check uses w->key as scratch: build the key after. */
+		rc = ix->unique ? unique_check(w, ix, doc, id, err) : 0;
 		buf_reset(&w->key);
-		rc = doc_key(w, &w->key, doc, ix, id, err);
-		if (rc == 0 && ix->unique)
-			rc = unique_check(w, ix, doc, id, err);
+		if (rc == 0)
+			rc = doc_key(w, &w->key, doc, ix, id, err);
 		cJSON_Delete(doc);
 		if (rc == -1)
 			goto fail;
@@ -558,7 +559,7 @@ wctx_index_create(struct wctx *w, const struct store_table *t,
 		goto fail;
 	}
 	sqlite3_finalize(s);
-	log_info("built index %s.%s", t->name, name);
+	log_info("built index %s.%s", nt->name, name);
 	return 0;
 fail:
 	sqlite3_finalize(s);

@@ -1,0 +1,36 @@
+"""SIGTERM: the gateway closes every client with 1001 and exits within a
+few seconds; writerd stops cleanly too."""
+
+import asyncio
+import signal
+import time
+
+from tvtest import Client, Stack, check, finish, run
+
+
+async def main(st):
+    cs = [await Client.open(st.url(), "s%d" % i) for i in range(5)]
+    for c in cs:
+        await c.modify(add=[(1, "db/query", {"table": "t"})])
+    g = st.gateways[0]
+    t0 = time.time()
+    g.send_signal(signal.SIGTERM)
+    for c in cs:
+        await c.wait(lambda: c.closed is not None, 5)
+    check(all(c.closed == 1001 for c in cs), "every client was closed with 1001 (%s)" % [c.closed for c in cs])
+    rc = await asyncio.get_event_loop().run_in_executor(None, lambda: g.wait(10))
+    check(rc == 0, "gatewayd exited 0")
+    check(time.time() - t0 < 5, "within 5 s (%.2f s)" % (time.time() - t0))
+    st.writer.send_signal(signal.SIGTERM)
+    rc = await asyncio.get_event_loop().run_in_executor(None, lambda: st.writer.wait(10))
+    check(rc == 0, "writerd exited 0 on SIGTERM")
+
+
+st = Stack()
+try:
+    st.start_writer()
+    st.start_gateway()
+    run(main(st))
+finally:
+    st.cleanup()
+finish()
