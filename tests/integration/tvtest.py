@@ -332,3 +332,125 @@ class Client:
 
 def run(coro):
     return asyncio.run(coro)
+
+
+# Raw HTTP and WebSocket, for inputs a well-behaved client library refuses
+# to send.
+
+def http_raw(port, head, timeout=5):
+    """Send head bytes, return (status, headers text, body) of the answer."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(head if isinstance(head, bytes) else head.encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        if not data:
+            return None, "", b""
+        head_, _, body = data.partition(b"\r\n\r\n")
+        status = int(head_.split(b" ", 2)[1])
+        return status, head_.decode("latin-1"), body
+    finally:
+        s.close()
+
+
+def upgrade_head(port, extra="", path="/sync", key="dGhlIHNhbXBsZSBub25jZQ==",
+                 version="13", proto="tinyvex.v1"):
+    h = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+         "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+         "Sec-WebSocket-Version: %s\r\n" % (path, port, key, version))
+    if proto:
+        h += "Sec-WebSocket-Protocol: %s\r\n" % proto
+    return h + extra + "\r\n"
+
+
+class RawWs:
+    """A WebSocket client that writes frames byte by byte as told."""
+
+    def __init__(self, port, extra=""):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.s.sendall(upgrade_head(port, extra).encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self.s.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed during handshake")
+            data += chunk
+        head, _, self.buf = data.partition(b"\r\n\r\n")
+        self.status = int(head.split(b" ", 2)[1])
+
+    def frame(self, opcode, payload, fin=True, mask=True, rsv=0, length=None):
+        b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
+        n = len(payload) if length is None else length
+        if n < 126:
+            hdr = bytes([b0, (0x80 if mask else 0) | n])
+        elif n < 65536:
+            hdr = bytes([b0, (0x80 if mask else 0) | 126]) + n.to_bytes(2, "big")
+        else:
+            hdr = bytes([b0, (0x80 if mask else 0) | 127]) + n.to_bytes(8, "big")
+        if mask:
+            key = os.urandom(4)
+            payload = bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+            hdr += key
+        return hdr + payload
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def send_text(self, text):
+        self.send(self.frame(1, text.encode() if isinstance(text, str) else text))
+
+    def _read_frame(self):
+        while True:
+            if len(self.buf) >= 2:
+                n = self.buf[1] & 0x7f
+                off = 2
+                if n == 126:
+                    if len(self.buf) < 4:
+                        n = None
+                    else:
+                        n = int.from_bytes(self.buf[2:4], "big")
+                        off = 4
+                elif n == 127:
+                    if len(self.buf) < 10:
+                        n = None
+                    else:
+                        n = int.from_bytes(self.buf[2:10], "big")
+                        off = 10
+                if n is not None and len(self.buf) >= off + n:
+                    op = self.buf[0] & 0x0f
+                    payload = self.buf[off:off + n]
+                    self.buf = self.buf[off + n:]
+                    return op, payload
+            chunk = self.s.recv(65536)
+            if not chunk:
+                return None, None
+            self.buf += chunk
+
+    def read_text(self):
+        """The next text message (pings skipped), or None at close."""
+        while True:
+            op, payload = self._read_frame()
+            if op is None or op == 8:
+                self.last_close = payload
+                return None
+            if op == 1:
+                return json.loads(payload)
+
+    def close_code(self):
+        """Read until the close frame; its status code (1006 if none)."""
+        try:
+            while True:
+                op, payload = self._read_frame()
+                if op is None:
+                    return 1006
+                if op == 8:
+                    return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+        except (socket.timeout, ConnectionError):
+            return 1006
+
+    def close(self):
+        self.s.close()

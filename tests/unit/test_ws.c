@@ -6,8 +6,9 @@
  * is fed in every chunk size from 1 to 64 bytes and must give the same
  * messages and the same answer bytes; every way of breaking the protocol
  * must end in a close frame with its code on the wire; then the big
- * message and drain flow, the close handshake both ways and its timeout,
- * abort, the idle timeout, pings, and ws_free from inside on_text.
+ * message, read pausing and drain flow, echoes and an answer followed by
+ * ws_close from inside on_text, the close handshake both ways and its
+ * timeout, abort, the idle timeout, pings, and ws_free from inside on_text.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
