@@ -440,10 +440,14 @@ class RawWs:
             if op == 1:
                 return json.loads(payload)
 
-    def close_code(self):
-        """Read until the close frame; its status code (1006 if none)."""
+    def close_code(self, deadline=None):
+        """Read until the close frame; its status code (1006 if none, None
+        if still open after deadline seconds)."""
+        end = time.time() + deadline if deadline else None
         try:
             while True:
+                if end is not None and time.time() > end:
+                    return None
                 op, payload = self._read_frame()
                 if op is None:
                     return 1006
