@@ -169,6 +169,10 @@ main(int argc, char *argv[])
 		fatalx("%s", err);
 	if (split_listen(listen_addr, &gw.listen_host, &gw.listen_port) == -1)
 		fatalx("bad listen address %s (ADDR:PORT)", listen_addr);
+	if (strcmp(gw.listen_host, "localhost") == 0) {
+		free(gw.listen_host);
+		gw.listen_host = xstrdup("127.0.0.1");
+	}
 	if (!is_loopback(gw.listen_host) && gw.conf.token == NULL)
 		fatalx("listening on %s needs a token (token_file in the "
 		    "configuration)", gw.listen_host);

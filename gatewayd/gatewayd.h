@@ -180,6 +180,7 @@ struct gateway {
 	struct ivindex		*ividx;		/* key → executions (query.c) */
 	int64_t			 ts;		/* executions valid at this ts */
 	int64_t			 processed_ts;	/* invalidations applied to */
+	int64_t			 writer_ts;	/* newest ts writerd announced */
 	int64_t			 catalog_version;
 	int			 catalog_changed;
 	struct event		*refresh_ev;

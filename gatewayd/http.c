@@ -43,7 +43,7 @@
  * it with 403 whether or not a token is configured.
  *
  * http_decide answers, in this order: GET /healthz 200 with the policy's
- * body; another method on /healthz or /sync 405 (Allow: GET); another
+ * body (403 when Host is missing or refused, as for /sync); another method on /healthz or /sync 405 (Allow: GET); another
  * path 404; a missing or refused Host 403; a refused Origin 403; an
  * Authorization that is malformed, or that does not match the configured
  * token, 403 (without a configured token a well-formed bearer is
@@ -755,7 +755,13 @@ http_decide(const struct http_request *req, const struct http_policy *pol,
 	*token_ok = 0;
 	if (strcmp(req->path, "/healthz") == 0 &&
 	    strcmp(req->method, "GET") == 0) {
-		http_error(out, 200, pol->health_body);
+		/* The body holds figures: no DNS-rebinding page may read it. */
+		if (!req->has_host ||
+		    !http_host_allowed(req->host, pol->listen_host))
+			http_error(out, 403, "{\"error\":\"forbidden\","
+			    "\"message\":\"Host not allowed\"}");
+		else
+			http_error(out, 200, pol->health_body);
 		return HTTP_ANSWERED;
 	}
 	if (strcmp(req->path, "/healthz") != 0 &&

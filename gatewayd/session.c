@@ -433,16 +433,21 @@ void
 session_sub_remove(struct session *s, uint32_t qid)
 {
 	size_t	 i;
+	int	 seen = 1;
 
 	for (i = 0; i < s->nsubs; i++) {
 		if (s->subs[i].query_id != qid)
 			continue;
+		/* Never sent: the client never saw it, so no QueryRemoved. */
+		seen = s->subs[i].sent_version != 0;
 		query_exec_release(s->gw, s->subs[i].ex);
 		memmove(&s->subs[i], &s->subs[i + 1],
 		    (s->nsubs - i - 1) * sizeof(*s->subs));
 		s->nsubs--;
 		break;
 	}
+	if (!seen)
+		return;
 	if (s->nremoved == s->capremoved) {
 		s->capremoved = s->capremoved == 0 ? 4 : s->capremoved * 2;
 		s->removed = xreallocarray(s->removed, s->capremoved,

@@ -227,6 +227,8 @@ upstream_notice(struct gateway *gw, const unsigned char *body, size_t len)
 	    ipc_get_i64(&r, &cv) == -1)
 		fatalx("malformed commit notice from writerd");
 	gw->stats.notices++;
+	if (ts > gw->writer_ts)
+		gw->writer_ts = ts;
 	if (cv != gw->catalog_version)
 		gw->catalog_changed = 1;
 	if (ts <= gw->processed_ts) {
@@ -329,6 +331,8 @@ handle_frame(struct gateway *gw, const struct ipc_hdr *h,
 			    version, IPC_VERSION);
 		gw->up.ready = 1;
 		gw->up.backoff_us = GW_RECONNECT_MIN_US;
+		if (max_ts > gw->writer_ts)
+			gw->writer_ts = max_ts;
 		log_info("writer link up (writer at ts %" PRId64 ")", max_ts);
 		query_schedule_refresh(gw);
 		upstream_send_stats(gw);
@@ -393,7 +397,8 @@ upstream_send_stats(struct gateway *gw)
 		return;
 	TAILQ_FOREACH(s, &gw->sessions, entry)
 		queries += s->nsubs;
-	lag = 0;
+	/* How far the results served trail the newest commit announced. */
+	lag = gw->writer_ts > gw->ts ? gw->writer_ts - gw->ts : 0;
 	buf_init(&b);
 	buf_adds(&b, "{\"connections\":");
 	buf_add_u64(&b, gw->nsessions);

@@ -94,6 +94,17 @@ gateway_count(struct writerd *wd)
 	return n;
 }
 
+static size_t
+queue_length(struct writerd *wd)
+{
+	struct mutation	*m;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(m, &wd->queue, entry)
+		n++;
+	return n;
+}
+
 static int
 do_status(struct writerd *wd, const struct ctl_args *a, cJSON *r,
     char *err, size_t errlen)
@@ -108,7 +119,7 @@ do_status(struct writerd *wd, const struct ctl_args *a, cJSON *r,
 	add_int(r, "uptime_us", now_us() - wd->stats.started_us);
 	cJSON_AddStringToObject(r, "database", wd->dbpath);
 	add_int(r, "gateways", (int64_t)gateway_count(wd));
-	add_int(r, "queued", 0);
+	add_int(r, "queued", (int64_t)queue_length(wd));
 	return 0;
 }
 

@@ -362,7 +362,8 @@ handle_mutate(struct gwlink *gw, const struct ipc_hdr *h,
 	m->gw = gw;
 	m->seq = h->seq;
 	m->session_id = xstrndup(sid, sidlen);
-	if (ridkind != IPC_K_NIL) {
+	/* Idempotency needs a session: without one a request id is moot. */
+	if (ridkind != IPC_K_NIL && sidlen > 0) {
 		buf_init(&key);
 		if (rid != NULL) {
 			buf_adds(&key, "s:");

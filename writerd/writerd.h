@@ -25,7 +25,6 @@
 #include "util.h"
 #include "wctx.h"
 
-#define WRITERD_STOP_GRACE_US	(3 * 1000000)	/* drain time on SIGTERM */
 #define WRITERD_HELLO_TIMEOUT	5		/* seconds for HELLO */
 #define WRITERD_MAX_PENDING_GW	4096	/* queued mutations per gateway */
 
