@@ -190,7 +190,9 @@ key_encode_doc(struct buf *out, const cJSON *doc, char *const *fields,
 		if (encode_value(out, v, 0, KEY_MAX_BYTES) == -1)
 			goto fail;
 	}
-	key_append_string(out, doc_id, strlen(doc_id));
+	/* An index whose last field is _id ends in the id already. */
+	if (nfields == 0 || strcmp(fields[nfields - 1], "_id") != 0)
+		key_append_string(out, doc_id, strlen(doc_id));
 	if (out->len > KEY_MAX_BYTES)
 		goto fail;
 	return 0;

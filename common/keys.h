@@ -65,7 +65,9 @@ void	 key_append_number(struct buf *out, double d);
  * Build the key of a document for an index with the given fields into out
  * (which is reset first): the value of each field ("_id" and
  * "_creationTime" are fields like any other; a field the document lacks is
- * missing), then the document id as a string.  Returns 0, or -1 when a
+ * missing), then the document id as a string unless the last field is
+ * "_id", whose value is that id already (by_id, by_creation_time and every
+ * user index end in _id, so their keys are unique).  Returns 0, or -1 when a
  * value cannot be encoded or the key would exceed KEY_MAX_BYTES.
  */
 int	 key_encode_doc(struct buf *out, const cJSON *doc,

@@ -334,7 +334,6 @@ scan_get(struct store *st, const struct store_table *t, const char *id,
 	if (rs != NULL && (ix = catalog_index(t, STORE_INDEX_BY_ID)) != NULL) {
 		buf_init(&key);
 		key_append_string(&key, id, strlen(id));
-		key_append_string(&key, id, strlen(id));
 		buf_addc(&key, '\0');
 		readset_add(rs, ix->id, key.data, key.len - 1, key.data,
 		    key.len, 0);

@@ -135,8 +135,7 @@ main(int argc, char *argv[])
 	gid_t		 gid = 0;
 	struct timeval	 tick = { 0, GATEWAYD_TICK_US };
 
-	memset(&gw, 0, sizeof(gw));
-	config_defaults(&gw.conf);
+	gateway_init(&gw);
 	while ((ch = getopt(argc, argv, "df:l:r:u:v")) != -1) {
 		switch (ch) {
 		case 'd':
@@ -185,18 +184,7 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(gw.gateway_id, sizeof(gw.gateway_id), "gw-%d-%s",
 	    (int)getpid(), gw.listen_port);
-	gw.statedir = statedir_path(dir);
-	gw.dbpath = path_join(gw.statedir, TINYVEX_DB_NAME);
-	gw.writer_sock = path_join(gw.statedir, TINYVEX_WRITER_SOCK);
-	gw.policy.listen_host = gw.listen_host;
-	gw.policy.origins = gw.conf.origins;
-	gw.policy.norigins = gw.conf.norigins;
-	gw.policy.token = gw.conf.token;
-	TAILQ_INIT(&gw.sessions);
-	TAILQ_INIT(&gw.flushq);
-	TAILQ_INIT(&gw.execs);
-	TAILQ_INIT(&gw.dirtyq);
-	if ((gw.base = event_base_new()) == NULL)
+	if (gateway_setup(&gw, dir) == -1)
 		fatalx("event_base_new");
 
 	/* Everything that needs privilege. */
@@ -220,24 +208,7 @@ main(int argc, char *argv[])
 
 	event_base_dispatch(gw.base);
 
-	upstream_stop(&gw);
-	listener_stop(&gw);
-	while (!TAILQ_EMPTY(&gw.sessions))
-		session_free(TAILQ_FIRST(&gw.sessions));
-	for (i = 0; sigs[i] != 0; i++)
-		event_free(gw.sig_ev[i]);
-	event_free(gw.timer_ev);
-	if (gw.refresh_ev != NULL)
-		event_free(gw.refresh_ev);
-	store_close(gw.st);
-	event_base_free(gw.base);
-	config_free(&gw.conf);
-	free(gw.exec_hash);
-	free(gw.listen_host);
-	free(gw.listen_port);
-	free(gw.dbpath);
-	free(gw.writer_sock);
-	free(gw.statedir);
+	gateway_free(&gw);
 	log_info("stopped");
 	return 0;
 }

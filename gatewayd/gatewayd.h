@@ -196,6 +196,11 @@ struct gateway {
 /* gatewayd.c */
 void	 gateway_stop(struct gateway *);
 
+/* gwinit.c */
+void	 gateway_init(struct gateway *);
+int	 gateway_setup(struct gateway *, const char *dir);
+void	 gateway_free(struct gateway *);
+
 /* listener.c */
 int	 listener_start(struct gateway *);
 void	 listener_stop(struct gateway *);

@@ -352,41 +352,30 @@ static int
 ctl_handle(struct ctlconn *c, const struct ipc_hdr *h,
     const unsigned char *body, size_t len)
 {
-	struct ipc_reader	 r;
+	struct ctl_request	 q;
 	struct ctl_args		 a;
-	const char		*cmd, *s;
-	size_t			 cmdlen, slen, i;
-	uint32_t		 version, n;
-	char			 name[64], err[512];
+	size_t			 i;
+	char			 name[CTLMSG_MAX_COMMAND + 1], err[512];
 	cJSON			*reply;
 	struct buf		 out;
 	int			 rc;
 
-	if (h->type != CTL_REQUEST || ipc_reader_init(&r, body, len, 3) == -1)
-		return -1;
-	ipc_get_u32(&r, &version);
-	ipc_get_str(&r, &cmd, &cmdlen, sizeof(name) - 1);
-	if (ipc_get_array(&r, &n, CTL_MAX_ARGS) == -1)
+	if (h->type != CTL_REQUEST || ctlmsg_request(body, len, &q) == -1)
 		return -1;
 	memset(&a, 0, sizeof(a));
-	for (i = 0; i < n; i++) {
-		if (ipc_get_str(&r, &s, &slen, CTL_MAX_ARG_LEN) == -1 ||
-		    memchr(s, '\0', slen) != NULL)
-			return -1;
-		memcpy(a.store[i], s, slen);
-		a.store[i][slen] = '\0';
+	for (i = 0; i < q.argc; i++) {
+		memcpy(a.store[i], q.argv[i], q.arglen[i]);
+		a.store[i][q.arglen[i]] = '\0';
 		a.argv[i] = a.store[i];
 	}
-	a.argc = n;
-	if (ipc_end(&r) == -1 || memchr(cmd, '\0', cmdlen) != NULL)
-		return -1;
-	if (version != CTL_VERSION) {
+	a.argc = q.argc;
+	if (q.version != CTL_VERSION) {
 		ctl_reply(c, h->seq, 0, "{\"error\":\"control protocol "
 		    "version mismatch\"}");
 		return 0;
 	}
-	memcpy(name, cmd, cmdlen);
-	name[cmdlen] = '\0';
+	memcpy(name, q.command, q.commandlen);
+	name[q.commandlen] = '\0';
 	for (i = 0; i < nitems(ctl_commands); i++)
 		if (strcmp(ctl_commands[i].name, name) == 0)
 			break;

@@ -263,29 +263,20 @@ handle_hello(struct gwlink *gw, const struct ipc_hdr *h,
     const unsigned char *body, size_t len)
 {
 	struct writerd	*wd = gw->wd;
-	struct ipc_reader r;
+	struct hello	 hello;
 	struct ipc_msg	 m;
-	const char	*name;
-	size_t		 namelen;
-	uint32_t	 version;
-	uint64_t	 pid;
 	int		 rc;
 
-	if (h->type != IPC_HELLO || ipc_reader_init(&r, body, len, 3) == -1)
+	if (h->type != IPC_HELLO || ipcmsg_hello(body, len, &hello) == -1)
 		return -1;
-	ipc_get_u32(&r, &version);
-	ipc_get_str(&r, &name, &namelen, IPC_MAX_ID_LEN);
-	ipc_get_u64(&r, &pid);
-	if (ipc_end(&r) == -1)
-		return -1;
-	if (version != IPC_VERSION) {
+	if (hello.version != IPC_VERSION) {
 		log_warnx("gateway %u speaks IPC version %u, not %u", gw->id,
-		    version, IPC_VERSION);
+		    hello.version, IPC_VERSION);
 		return -1;
 	}
-	memcpy(gw->name, name, namelen);
-	gw->name[namelen] = '\0';
-	gw->pid = (pid_t)pid;
+	memcpy(gw->name, hello.name, hello.namelen);
+	gw->name[hello.namelen] = '\0';
+	gw->pid = (pid_t)hello.pid;
 	gw->ready = 1;
 	event_free(gw->hello_timer);
 	gw->hello_timer = NULL;
@@ -323,60 +314,38 @@ handle_mutate(struct gwlink *gw, const struct ipc_hdr *h,
     const unsigned char *body, size_t len)
 {
 	struct writerd		*wd = gw->wd;
-	struct ipc_reader	 r;
+	struct mutate_req	 q;
 	struct mutation		*m;
-	const char		*sid, *rid = NULL, *udf, *args;
-	size_t			 sidlen, ridlen = 0, udflen, argslen;
-	int64_t			 ridnum = 0;
-	enum ipc_kind		 ridkind;
 	struct buf		 key;
 
-	if (ipc_reader_init(&r, body, len, 4) == -1)
-		return -1;
-	ipc_get_str(&r, &sid, &sidlen, IPC_MAX_ID_LEN);
-	ridkind = ipc_peek_kind(&r);
-	if (ridkind == IPC_K_NIL)
-		ipc_get_nil(&r);
-	else if (ridkind == IPC_K_STR)
-		ipc_get_str(&r, &rid, &ridlen, IPC_MAX_ID_LEN);
-	else if (ridkind == IPC_K_UINT || ridkind == IPC_K_INT)
-		ipc_get_i64(&r, &ridnum);
-	else
-		return -1;
-	ipc_get_str(&r, &udf, &udflen, IPC_MAX_UDF_LEN);
-	ipc_get_str(&r, &args, &argslen, IPC_MAX_GW_FRAME);
-	if (ipc_end(&r) == -1)
-		return -1;
-	if (memchr(sid, '\0', sidlen) != NULL ||
-	    memchr(udf, '\0', udflen) != NULL ||
-	    (rid != NULL && memchr(rid, '\0', ridlen) != NULL))
+	if (ipcmsg_mutate(body, len, &q) == -1)
 		return -1;
 	if (wd->stopping)
 		return refuse(gw, h->seq, TV_UNAVAILABLE, "writer is stopping");
 	if (gw->pending >= WRITERD_MAX_PENDING_GW)
 		return refuse(gw, h->seq, TV_OVERLOADED, "writer queue full");
-	if (argslen > wd->conf.max_args_bytes)
+	if (q.argslen > wd->conf.max_args_bytes)
 		return refuse(gw, h->seq, TV_TOO_LARGE,
 		    "args over max_args_bytes");
 	m = xcalloc(1, sizeof(*m));
 	m->gw = gw;
 	m->seq = h->seq;
-	m->session_id = xstrndup(sid, sidlen);
+	m->session_id = xstrndup(q.session_id, q.session_idlen);
 	/* Idempotency needs a session: without one a request id is moot. */
-	if (ridkind != IPC_K_NIL && sidlen > 0) {
+	if (q.has_request_id && q.session_idlen > 0) {
 		buf_init(&key);
-		if (rid != NULL) {
+		if (q.request_id != NULL) {
 			buf_adds(&key, "s:");
-			buf_add(&key, rid, ridlen);
+			buf_add(&key, q.request_id, q.request_idlen);
 		} else {
 			buf_adds(&key, "i:");
-			buf_add_i64(&key, ridnum);
+			buf_add_i64(&key, q.request_num);
 		}
 		m->request_key = buf_steal(&key, NULL);
 	}
-	m->udf_path = xstrndup(udf, udflen);
-	m->args = xstrndup(args, argslen);
-	m->argslen = argslen;
+	m->udf_path = xstrndup(q.udf_path, q.udf_pathlen);
+	m->args = xstrndup(q.args, q.argslen);
+	m->argslen = q.argslen;
 	buf_init(&m->value);
 	buf_init(&m->notice);
 	TAILQ_INSERT_TAIL(&wd->queue, m, entry);

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "errors.h"
 #include "ipc.h"
+#include "proto/ctl.h"
 #include "proto/ipc.h"
 #include "store.h"
 #include "util.h"
@@ -177,6 +178,45 @@ struct schema	*schema_parse(const char *text, size_t len,
 void		 schema_free(struct schema *);
 int		 schema_apply_file(struct writerd *, const char *path,
 		    struct tv_error *);
+
+/* ipcmsg.c: decoders of what gateways and tinyvexctl send */
+#define CTLMSG_MAX_COMMAND	63	/* bytes of a control command name */
+
+/* IPC_HELLO.  Strings point into the body, not NUL-terminated. */
+struct hello {
+	uint32_t	 version;	/* as sent, not checked */
+	const char	*name;		/* gateway_id */
+	size_t		 namelen;
+	uint64_t	 pid;
+};
+
+/* IPC_MUTATE.  Strings point into the body, not NUL-terminated. */
+struct mutate_req {
+	const char	*session_id;	/* "" without idempotency */
+	size_t		 session_idlen;
+	int		 has_request_id;	/* 0: nil */
+	const char	*request_id;	/* a string request id, else NULL */
+	size_t		 request_idlen;
+	int64_t		 request_num;	/* an integer request id */
+	const char	*udf_path;
+	size_t		 udf_pathlen;
+	const char	*args;		/* JSON text, as received */
+	size_t		 argslen;
+};
+
+/* CTL_REQUEST.  Strings point into the body, not NUL-terminated. */
+struct ctl_request {
+	uint32_t	 version;	/* as sent, not checked */
+	const char	*command;
+	size_t		 commandlen;
+	const char	*argv[CTL_MAX_ARGS];
+	size_t		 arglen[CTL_MAX_ARGS];
+	size_t		 argc;
+};
+
+int	 ipcmsg_hello(const unsigned char *, size_t, struct hello *);
+int	 ipcmsg_mutate(const unsigned char *, size_t, struct mutate_req *);
+int	 ctlmsg_request(const unsigned char *, size_t, struct ctl_request *);
 
 /* control.c */
 int	 control_listen(struct writerd *, const char *path);

@@ -1052,7 +1052,10 @@ expected_key(const cJSON *doc, const char *fields_json, int builtin,
 		cJSON_AddItemToArray(key, v != NULL ? cJSON_Duplicate(v, 1) :
 		    cJSON_CreateRaw("undefined"));
 	}
-	cJSON_AddItemToArray(key, cJSON_CreateString(id));
+	/* The id follows, unless the last field (_id) carries it already. */
+	f = cJSON_GetArrayItem(fields, cJSON_GetArraySize(fields) - 1);
+	if (f == NULL || strcmp(f->valuestring, "_id") != 0)
+		cJSON_AddItemToArray(key, cJSON_CreateString(id));
 	cJSON_Delete(fields);
 	return key;
 }
@@ -1686,12 +1689,11 @@ test_write_sets(struct link *l)
 			    key_equal(k->new, k->newlen,
 			    (unsigned char *)cur.data, cur.len));
 		}
-		/* by_id decodes to [id, id]. */
+		/* by_id decodes to [id]. */
 		k = write_key(&ins, by_id);
 		v = k != NULL ? key_decode(k->new, k->newlen) : NULL;
-		CHECK(cJSON_GetArraySize(v) == 2 &&
-		    strcmp(cJSON_GetArrayItem(v, 0)->valuestring, id) == 0 &&
-		    strcmp(cJSON_GetArrayItem(v, 1)->valuestring, id) == 0);
+		CHECK(cJSON_GetArraySize(v) == 1 &&
+		    strcmp(cJSON_GetArrayItem(v, 0)->valuestring, id) == 0);
 		cJSON_Delete(v);
 		/*
 		 * by_creation_time starts with _creationTime (ts / 1000)

@@ -458,3 +458,49 @@ class RawWs:
 
     def close(self):
         self.s.close()
+
+
+# Reading the database file directly, beside the daemons: what is really
+# stored, whatever the daemons answer.
+
+def db_snapshot(statedir):
+    """Copy tinyvex.db and its WAL (as they are on disk, e.g. after a
+    crash) into a new temporary directory; returns the copy's path.  The
+    caller removes the directory (os.path.dirname of the path)."""
+    tmp = tempfile.mkdtemp(prefix="tinyvex-snap-")
+    src = os.path.join(statedir, "tinyvex.db")
+    dst = os.path.join(tmp, "tinyvex.db")
+    shutil.copyfile(src, dst)
+    if os.path.exists(src + "-wal"):
+        shutil.copyfile(src + "-wal", dst + "-wal")
+    return dst
+
+
+def db_open(path, readonly=True):
+    import sqlite3
+    if readonly:
+        return sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
+    return sqlite3.connect(path, timeout=10)
+
+
+def db_docs(path, table, readonly=True):
+    """{_id: document} of the current documents of table in the database
+    file at path ({} when the table does not exist)."""
+    con = db_open(path, readonly)
+    try:
+        rows = con.execute(
+            "SELECT d.id, d.json_value FROM current_documents d"
+            " JOIN tables t ON t.table_id = d.table_id WHERE t.name = ?",
+            (table,)).fetchall()
+    finally:
+        con.close()
+    return {i: json.loads(v) for i, v in rows}
+
+
+def db_integrity(path, readonly=True):
+    """The first row of PRAGMA integrity_check ("ok" when sound)."""
+    con = db_open(path, readonly)
+    try:
+        return con.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        con.close()

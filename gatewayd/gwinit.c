@@ -1,0 +1,79 @@
+/*
+ * Setting up and tearing down the gateway's process context, apart from
+ * main(), so that a struct gateway can also live inside another program
+ * (a test that drives sessions without a listener or a writer link).
+ * gateway_init gives the defaults and empty lists, gateway_setup the
+ * paths and the event base once the flags and the configuration are
+ * known, and gateway_free releases what either of them or the event loop
+ * left behind.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "gatewayd.h"
+
+/* Defaults and empty lists; nothing is allocated. */
+void
+gateway_init(struct gateway *gw)
+{
+	memset(gw, 0, sizeof(*gw));
+	config_defaults(&gw->conf);
+	TAILQ_INIT(&gw->sessions);
+	TAILQ_INIT(&gw->flushq);
+	TAILQ_INIT(&gw->execs);
+	TAILQ_INIT(&gw->dirtyq);
+	TAILQ_INIT(&gw->up.waiting);
+}
+
+/*
+ * The state directory dir (NULL: the default) and the paths in it, the
+ * Host/Origin/token policy from the configuration and listen_host, and
+ * the event base.  0, or -1 when no event base could be made.
+ */
+int
+gateway_setup(struct gateway *gw, const char *dir)
+{
+	gw->statedir = statedir_path(dir);
+	gw->dbpath = path_join(gw->statedir, TINYVEX_DB_NAME);
+	gw->writer_sock = path_join(gw->statedir, TINYVEX_WRITER_SOCK);
+	gw->policy.listen_host = gw->listen_host;
+	gw->policy.origins = gw->conf.origins;
+	gw->policy.norigins = gw->conf.norigins;
+	gw->policy.token = gw->conf.token;
+	if ((gw->base = event_base_new()) == NULL)
+		return -1;
+	return 0;
+}
+
+/* Stop the writer link and the listener, free sessions and all. */
+void
+gateway_free(struct gateway *gw)
+{
+	size_t	 i;
+
+	upstream_stop(gw);
+	listener_stop(gw);
+	while (!TAILQ_EMPTY(&gw->sessions))
+		session_free(TAILQ_FIRST(&gw->sessions));
+	for (i = 0; i < nitems(gw->sig_ev); i++)
+		if (gw->sig_ev[i] != NULL)
+			event_free(gw->sig_ev[i]);
+	if (gw->timer_ev != NULL)
+		event_free(gw->timer_ev);
+	if (gw->refresh_ev != NULL)
+		event_free(gw->refresh_ev);
+	if (gw->db_wait_ev != NULL)
+		event_free(gw->db_wait_ev);
+	store_close(gw->st);
+	if (gw->base != NULL)
+		event_base_free(gw->base);
+	config_free(&gw->conf);
+	free(gw->exec_hash);
+	free(gw->listen_host);
+	free(gw->listen_port);
+	free(gw->dbpath);
+	free(gw->writer_sock);
+	free(gw->statedir);
+	memset(gw, 0, sizeof(*gw));
+}
