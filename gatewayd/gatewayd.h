@@ -243,6 +243,7 @@ void	 query_invalidate_key(struct gateway *, int64_t index_id,
 void	 query_schedule_refresh(struct gateway *);
 int	 query_refresh(struct gateway *);
 int	 query_open_store(struct gateway *);
+void	 query_shutdown(struct gateway *);
 int	 query_oneshot(struct gateway *, const char *udf_path,
 	    const cJSON *args, int64_t read_ts, struct buf *out,
 	    int64_t *ts, struct tv_error *);

@@ -69,7 +69,7 @@ gateway_free(struct gateway *gw)
 	if (gw->base != NULL)
 		event_base_free(gw->base);
 	config_free(&gw->conf);
-	free(gw->exec_hash);
+	query_shutdown(gw);
 	free(gw->listen_host);
 	free(gw->listen_port);
 	free(gw->dbpath);

@@ -561,3 +561,29 @@ query_oneshot(struct gateway *gw, const char *udf_path, const cJSON *args,
 	*ts = read_ts != SCAN_CURRENT ? read_ts : T;
 	return rc;
 }
+
+/* Free the invalidation index and the execution table (at exit). */
+void
+query_shutdown(struct gateway *gw)
+{
+	struct ivindex	*x = gw->ividx;
+	struct ivbucket	*bk;
+	size_t		 i;
+
+	if (x != NULL) {
+		for (i = 0; i < x->size; i++) {
+			while ((bk = x->b[i]) != NULL) {
+				x->b[i] = bk->next;
+				free(bk->key);
+				free(bk->ents);
+				free(bk);
+			}
+		}
+		free(x->b);
+		free(x);
+		gw->ividx = NULL;
+	}
+	free(gw->exec_hash);
+	gw->exec_hash = NULL;
+	gw->exec_hash_size = 0;
+}

@@ -92,6 +92,7 @@ rpc_answer(struct session *s, struct rpc_batch *batch, int slot,
     int64_t need_ts, uint64_t need_qs, char *text, size_t len)
 {
 	struct buf	 b;
+	size_t		 blen;
 	int		 i, n = 0;
 
 	if (batch == NULL) {
@@ -119,9 +120,11 @@ rpc_answer(struct session *s, struct rpc_batch *batch, int slot,
 		free(batch->parts[i]);
 	}
 	buf_addc(&b, ']');
-	if (s != NULL && n > 0)
+	if (s != NULL && n > 0) {
+		blen = b.len;
 		session_hold(s, batch->need_ts, batch->need_qs,
-		    buf_steal(&b, NULL), b.len);
+		    buf_steal(&b, NULL), blen);
+	}
 	buf_free(&b);
 	free(batch->parts);
 	free(batch);

@@ -68,7 +68,7 @@ class Stack:
 
     def __init__(self, schema=None, conf=None, keep=False):
         self.dir = tempfile.mkdtemp(prefix="tinyvex-test-")
-        self.keep = keep
+        self.keep = keep or bool(os.environ.get("TINYVEX_KEEP"))
         self.schema = None
         self.conf = None
         if schema is not None:
@@ -124,7 +124,7 @@ class Stack:
         port = port or self.gateways[0].port
         try:
             with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port,
-                                        timeout=2) as r:
+                                        timeout=5) as r:
                 return json.loads(r.read())
         except Exception:
             return None
@@ -203,13 +203,14 @@ class Client:
         return c
 
     async def _read(self):
+        msg = None
         try:
             async for msg in self.ws:
                 self._handle(json.loads(msg), len(msg))
         except websockets.ConnectionClosed as e:
             self.closed = e.code
         except Exception as e:  # noqa: BLE001 -- report and stop reading
-            print("reader error:", repr(e), flush=True)
+            print("reader error:", repr(e), repr(msg)[:300], flush=True)
             self.closed = -1
         self.closed = self.closed or self.ws.close_code or 1006
         for fut in self.pending.values():

@@ -1,0 +1,416 @@
+/*
+ * Fuzz target for writerd's side of the gateway link: what a gateway
+ * sends on writer.sock.  The input is the byte stream of one gateway
+ * connection, a sequence of frames.
+ *
+ * First the frames are walked the way writerd reads them (header bounds,
+ * ipc_frame_peek, then HELLO first, MUTATE and GW_STATS after), with
+ * every body given to both ipcmsg_hello and ipcmsg_mutate.  Checked: at
+ * most one of them accepts a body; an accepted one has its strings inside
+ * the body, within their limits and without NUL bytes where the protocol
+ * forbids them; rebuilt with the message builder it decodes to the same
+ * fields; a refused one leaves its output zeroed.
+ *
+ * Then the same bytes go through a whole writerd link in this process:
+ * a writerd context on a scratch database, writer.sock listening in a
+ * scratch directory, one client connection that writes the input and
+ * shuts its side.  Mutations run through the real group commit.  Checked:
+ * the link ends within a bounded number of loop turns; it is dropped for
+ * a bad frame exactly when the walk found one; no more mutations run
+ * than the walk found well-formed; nothing stays queued; every frame
+ * writerd sends back is whole, within IPC_MAX_WR_FRAME, of a type a
+ * writer sends, and WELCOME comes first.  The database is made anew
+ * every FUZZ_RESET_COMMITS commits so that it stays small.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "proto/ipc.h"
+#include "writerd.h"
+
+#define FUZZ_SPINS		4000	/* loop turns allowed per input */
+#define FUZZ_RESET_COMMITS	2000	/* new database after this many */
+#define FUZZ_STATS_MAX		(64 * 1024)	/* IPC_GW_STATS text */
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static struct writerd	 wd;
+static char		 sockpath[256];
+static uint64_t		 commits_at_open;
+
+static void
+need(int cond)
+{
+	if (!cond)
+		abort();
+}
+
+static void
+in_body(const unsigned char *body, size_t len, const void *p, size_t n)
+{
+	const unsigned char	*q = p;
+
+	need(q >= body && q <= body + len && n <= (size_t)(body + len - q));
+}
+
+static void
+on_commit(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	commit_run(arg);
+}
+
+static void
+db_open(void)
+{
+	char	 err[512];
+
+	if ((wd.st = store_open(wd.dbpath, STORE_RW, NULL, err,
+	    sizeof(err))) == NULL || commit_open(&wd) == -1) {
+		fprintf(stderr, "fuzz_writer_ipc: %s\n", err);
+		abort();
+	}
+	commits_at_open = wd.stats.commits;
+}
+
+static void
+db_close(void)
+{
+	static const char	*suffix[] = { "", "-wal", "-shm" };
+	char			 p[512];
+	size_t			 i;
+
+	wctx_free(&wd.wctx);
+	sqlite3_finalize(wd.idem_get);
+	sqlite3_finalize(wd.idem_put);
+	for (i = 0; i < nitems(wd.sp); i++)
+		sqlite3_finalize(wd.sp[i]);
+	store_close(wd.st);
+	wd.st = NULL;
+	for (i = 0; i < nitems(suffix); i++) {
+		snprintf(p, sizeof(p), "%s%s", wd.dbpath, suffix[i]);
+		unlink(p);
+	}
+}
+
+/* Remove the scratch directory when the fuzzer exits. */
+static void
+cleanup(void)
+{
+	notify_close_all(&wd);
+	db_close();
+	unlink(sockpath);
+	rmdir(wd.statedir);
+}
+
+static void
+setup(void)
+{
+	static const char	*bases[] = { "/dev/shm", "/tmp" };
+	char			 dir[256];
+	size_t			 i;
+
+	log_init("fuzz_writer_ipc", 0, 0);
+	signal(SIGPIPE, SIG_IGN);
+	memset(&wd, 0, sizeof(wd));
+	config_defaults(&wd.conf);
+	for (i = 0; i < nitems(bases); i++) {
+		snprintf(dir, sizeof(dir), "%s/fuzz_writer_ipc.XXXXXX",
+		    bases[i]);
+		if (mkdtemp(dir) != NULL)
+			break;
+	}
+	need(i < nitems(bases));
+	wd.statedir = xstrdup(dir);
+	wd.dbpath = path_join(dir, TINYVEX_DB_NAME);
+	snprintf(sockpath, sizeof(sockpath), "%s/%s", dir,
+	    TINYVEX_WRITER_SOCK);
+	wd.gw_uid = geteuid();
+	wd.gw_gid = getegid();
+	need((wd.base = event_base_new()) != NULL);
+	TAILQ_INIT(&wd.gateways);
+	TAILQ_INIT(&wd.ctlconns);
+	TAILQ_INIT(&wd.queue);
+	TAILQ_INIT(&wd.group);
+	db_open();
+	need(notify_listen(&wd, sockpath) == 0);
+	wd.commit_ev = event_new(wd.base, -1, 0, on_commit, &wd);
+	wd.stats.started_us = now_us();
+	atexit(cleanup);
+}
+
+static void
+check_hello(const unsigned char *body, size_t len, const struct hello *h)
+{
+	struct ipc_msg		 m;
+	struct hello		 again;
+	const struct buf	*f;
+
+	in_body(body, len, h->name, h->namelen);
+	need(h->namelen <= IPC_MAX_ID_LEN);
+	ipc_msg_init(&m, IPC_HELLO, 0, 3);
+	ipc_add_u64(&m, h->version);
+	ipc_add_str(&m, h->name, h->namelen);
+	ipc_add_u64(&m, h->pid);
+	f = ipc_msg_finish(&m);
+	need(ipcmsg_hello((const unsigned char *)f->data + IPC_HDR_LEN,
+	    f->len - IPC_HDR_LEN, &again) == 0);
+	need(again.version == h->version && again.pid == h->pid &&
+	    again.namelen == h->namelen &&
+	    memcmp(again.name, h->name, h->namelen) == 0);
+	ipc_msg_free(&m);
+}
+
+static void
+check_mutate(const unsigned char *body, size_t len,
+    const struct mutate_req *q)
+{
+	struct ipc_msg		 m;
+	struct mutate_req	 again;
+	const struct buf	*f;
+
+	in_body(body, len, q->session_id, q->session_idlen);
+	in_body(body, len, q->udf_path, q->udf_pathlen);
+	in_body(body, len, q->args, q->argslen);
+	need(q->session_idlen <= IPC_MAX_ID_LEN &&
+	    q->udf_pathlen <= IPC_MAX_UDF_LEN &&
+	    q->argslen <= IPC_MAX_GW_FRAME);
+	need(memchr(q->session_id, '\0', q->session_idlen) == NULL &&
+	    memchr(q->udf_path, '\0', q->udf_pathlen) == NULL);
+	if (q->request_id != NULL) {
+		need(q->has_request_id && q->request_num == 0);
+		in_body(body, len, q->request_id, q->request_idlen);
+		need(q->request_idlen <= IPC_MAX_ID_LEN &&
+		    memchr(q->request_id, '\0', q->request_idlen) == NULL);
+	} else
+		need(q->request_idlen == 0);
+	if (!q->has_request_id)
+		need(q->request_id == NULL && q->request_num == 0);
+
+	ipc_msg_init(&m, IPC_MUTATE, 0, 4);
+	ipc_add_str(&m, q->session_id, q->session_idlen);
+	if (!q->has_request_id)
+		ipc_add_nil(&m);
+	else if (q->request_id != NULL)
+		ipc_add_str(&m, q->request_id, q->request_idlen);
+	else
+		ipc_add_i64(&m, q->request_num);
+	ipc_add_str(&m, q->udf_path, q->udf_pathlen);
+	ipc_add_str(&m, q->args, q->argslen);
+	f = ipc_msg_finish(&m);
+	need(ipcmsg_mutate((const unsigned char *)f->data + IPC_HDR_LEN,
+	    f->len - IPC_HDR_LEN, &again) == 0);
+	need(again.has_request_id == q->has_request_id &&
+	    (again.request_id == NULL) == (q->request_id == NULL) &&
+	    again.request_num == q->request_num &&
+	    again.request_idlen == q->request_idlen &&
+	    (q->request_id == NULL || memcmp(again.request_id,
+	    q->request_id, q->request_idlen) == 0) &&
+	    again.session_idlen == q->session_idlen &&
+	    memcmp(again.session_id, q->session_id, q->session_idlen) == 0 &&
+	    again.udf_pathlen == q->udf_pathlen &&
+	    memcmp(again.udf_path, q->udf_path, q->udf_pathlen) == 0 &&
+	    again.argslen == q->argslen &&
+	    memcmp(again.args, q->args, q->argslen) == 0);
+	ipc_msg_free(&m);
+}
+
+static int
+all_zero(const void *p, size_t n)
+{
+	const unsigned char	*c = p;
+	size_t			 i;
+
+	for (i = 0; i < n; i++)
+		if (c[i] != 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * Walk the frames as writerd reads them.  Returns 1 when writerd must
+ * drop the link for a bad frame, else 0; *nmut is the number of
+ * well-formed mutations before that point.
+ */
+static int
+walk(const uint8_t *data, size_t size, size_t *nmut)
+{
+	struct ipc_hdr		 h;
+	struct ipc_reader	 r;
+	struct hello		 hello;
+	struct mutate_req	 q;
+	const unsigned char	*body;
+	unsigned char		*copy;
+	const char		*s;
+	size_t			 off = 0, need_len, blen, slen;
+	int			 first = 1, ok_h, ok_m, bad = 0;
+
+	*nmut = 0;
+	while (!bad && size - off >= IPC_HDR_LEN) {
+		need_len = (size_t)data[off] << 24 |
+		    (size_t)data[off + 1] << 16 |
+		    (size_t)data[off + 2] << 8 | data[off + 3];
+		if (need_len < IPC_HDR_LEN || need_len > IPC_MAX_GW_FRAME) {
+			bad = 1;
+			break;
+		}
+		if (size - off < need_len)
+			break;
+		if (ipc_frame_peek(data + off, need_len, IPC_MAX_GW_FRAME,
+		    &h) <= 0) {
+			bad = 1;
+			break;
+		}
+		need(h.len == need_len);
+		/* An exact copy, so that a read past the body is caught. */
+		blen = need_len - IPC_HDR_LEN;
+		copy = xmalloc(blen == 0 ? 1 : blen);
+		memcpy(copy, data + off + IPC_HDR_LEN, blen);
+		body = copy;
+		ok_h = ipcmsg_hello(body, blen, &hello) == 0;
+		ok_m = ipcmsg_mutate(body, blen, &q) == 0;
+		need(!(ok_h && ok_m));
+		if (ok_h)
+			check_hello(body, blen, &hello);
+		else
+			need(all_zero(&hello, sizeof(hello)));
+		if (ok_m)
+			check_mutate(body, blen, &q);
+		else
+			need(all_zero(&q, sizeof(q)));
+		if (first) {
+			if (h.type != IPC_HELLO || !ok_h ||
+			    hello.version != IPC_VERSION)
+				bad = 1;
+			first = 0;
+		} else if (h.type == IPC_MUTATE) {
+			if (ok_m)
+				(*nmut)++;
+			else
+				bad = 1;
+		} else if (h.type == IPC_GW_STATS) {
+			if (ipc_reader_init(&r, body, blen, 1) == -1 ||
+			    ipc_get_str(&r, &s, &slen, FUZZ_STATS_MAX) == -1 ||
+			    ipc_end(&r) == -1)
+				bad = 1;
+		} else
+			bad = 1;
+		free(copy);
+		off += need_len;
+	}
+	return bad;
+}
+
+/* What writerd sent: whole frames of writer types, WELCOME first. */
+static void
+check_output(const struct buf *rx)
+{
+	struct ipc_hdr	 h;
+	size_t		 off = 0;
+	long		 n;
+	int		 first = 1;
+
+	while (off < rx->len) {
+		n = ipc_frame_peek((const unsigned char *)rx->data + off,
+		    rx->len - off, IPC_MAX_WR_FRAME, &h);
+		/* A cut frame is possible: the link may drop mid-write. */
+		if (n == 0)
+			break;
+		need(n > 0);
+		need(first ? h.type == IPC_WELCOME : (h.type == IPC_RESULT ||
+		    h.type == IPC_COMMIT || h.type == IPC_SET_LOG));
+		first = 0;
+		off += (size_t)n;
+	}
+}
+
+static void
+drain(int fd, struct buf *rx)
+{
+	char	 tmp[16384];
+	ssize_t	 n;
+
+	while ((n = read(fd, tmp, sizeof(tmp))) > 0)
+		buf_add(rx, tmp, (size_t)n);
+}
+
+/* The input through a real link; returns 1 when it was dropped as bad. */
+static int
+drive(const uint8_t *data, size_t size, uint64_t *ran)
+{
+	struct sockaddr_un	 sun;
+	struct buf		 rx;
+	uint64_t		 bad0 = wd.stats.bad_frames;
+	uint64_t		 mut0 = wd.stats.mutations;
+	uint32_t		 id0 = wd.next_gw_id;
+	size_t			 off = 0;
+	ssize_t			 n;
+	int			 fd, spins, shut = 0;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strlcpy_tv(sun.sun_path, sockpath, sizeof(sun.sun_path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	need(fd != -1);
+	need(connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	buf_init(&rx);
+	for (spins = 0; spins < FUZZ_SPINS; spins++) {
+		if (off < size) {
+			n = send(fd, data + off, size - off, MSG_NOSIGNAL);
+			if (n > 0)
+				off += (size_t)n;
+			else if (n == -1 && errno != EAGAIN &&
+			    errno != EWOULDBLOCK)
+				off = size;	/* writerd hung up */
+		}
+		if (off == size && !shut) {
+			shutdown(fd, SHUT_WR);
+			shut = 1;
+		}
+		event_base_loop(wd.base, EVLOOP_NONBLOCK);
+		drain(fd, &rx);
+		if (shut && wd.next_gw_id != id0 &&
+		    TAILQ_EMPTY(&wd.gateways))
+			break;
+	}
+	need(spins < FUZZ_SPINS);
+	need(wd.next_gw_id == id0 + 1);
+	need(TAILQ_EMPTY(&wd.queue) && TAILQ_EMPTY(&wd.group));
+	drain(fd, &rx);
+	close(fd);
+	check_output(&rx);
+	buf_free(&rx);
+	*ran = wd.stats.mutations - mut0;
+	return wd.stats.bad_frames != bad0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t		 nmut;
+	uint64_t	 ran;
+	int		 bad;
+
+	if (wd.base == NULL)
+		setup();
+	bad = walk(data, size, &nmut);
+	need(drive(data, size, &ran) == bad);
+	need(ran <= nmut);
+	if (wd.stats.commits - commits_at_open >= FUZZ_RESET_COMMITS) {
+		db_close();
+		db_open();
+	}
+	return 0;
+}
