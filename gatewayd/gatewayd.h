@@ -54,6 +54,8 @@ struct exec {
 	int			 dirty;		/* must rerun */
 	int			 refs;		/* subscriptions */
 	int64_t			 runs;
+	struct session		**watchers;	/* sessions subscribed, once */
+	size_t			 nwatchers, capwatchers;
 };
 
 /* A query of one connection's query set. */
@@ -98,6 +100,7 @@ TAILQ_HEAD(upreqq, upreq);
 struct session {
 	TAILQ_ENTRY(session)	 entry;
 	TAILQ_ENTRY(session)	 flush_entry;	/* on the flush list */
+	TAILQ_ENTRY(session)	 held_entry;	/* on the list of waiting ones */
 	struct gateway		*gw;
 	struct ws_conn		*ws;
 	uint64_t		 id;		/* local number */
@@ -171,6 +174,7 @@ struct gateway {
 	size_t			 nsessions;
 	uint64_t		 next_session;
 	struct sessionq		 flushq;	/* sessions to flush */
+	struct sessionq		 heldq;		/* sessions holding answers */
 	/* Shared executions and the invalidation index. */
 	struct execq		 execs;
 	size_t			 nexecs;
@@ -237,6 +241,8 @@ void	 rpc_connect_ready(struct session *);
 /* query.c */
 struct exec *query_exec_get(struct gateway *, const char *udf_path,
 	    const cJSON *args);
+void	 query_exec_watch(struct exec *, struct session *);
+void	 query_exec_unwatch(struct exec *, struct session *);
 void	 query_exec_release(struct gateway *, struct exec *);
 void	 query_invalidate_key(struct gateway *, int64_t index_id,
 	    const void *key, size_t keylen);

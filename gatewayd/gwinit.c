@@ -21,6 +21,7 @@ gateway_init(struct gateway *gw)
 	config_defaults(&gw->conf);
 	TAILQ_INIT(&gw->sessions);
 	TAILQ_INIT(&gw->flushq);
+	TAILQ_INIT(&gw->heldq);
 	TAILQ_INIT(&gw->execs);
 	TAILQ_INIT(&gw->dirtyq);
 	TAILQ_INIT(&gw->up.waiting);

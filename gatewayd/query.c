@@ -325,6 +325,40 @@ query_exec_get(struct gateway *gw, const char *udf_path, const cJSON *args)
 	return ex;
 }
 
+/*
+ * The sessions to tell when the result changes: each session once, however
+ * many of its queries share this execution.
+ */
+void
+query_exec_watch(struct exec *ex, struct session *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < ex->nwatchers; i++)
+		if (ex->watchers[i] == s)
+			return;
+	if (ex->nwatchers == ex->capwatchers) {
+		ex->capwatchers = ex->capwatchers == 0 ? 2 :
+		    ex->capwatchers * 2;
+		ex->watchers = xreallocarray(ex->watchers, ex->capwatchers,
+		    sizeof(*ex->watchers));
+	}
+	ex->watchers[ex->nwatchers++] = s;
+}
+
+/* s no longer has any query on ex. */
+void
+query_exec_unwatch(struct exec *ex, struct session *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < ex->nwatchers; i++)
+		if (ex->watchers[i] == s) {
+			ex->watchers[i] = ex->watchers[--ex->nwatchers];
+			return;
+		}
+}
+
 void
 query_exec_release(struct gateway *gw, struct exec *ex)
 {
@@ -339,6 +373,7 @@ query_exec_release(struct gateway *gw, struct exec *ex)
 	gw->nexecs--;
 	readset_free(&ex->rs);
 	cJSON_Delete(ex->args);
+	free(ex->watchers);
 	free(ex->udf_path);
 	free(ex->key);
 	free(ex->value);
@@ -479,6 +514,8 @@ query_refresh(struct gateway *gw)
 	struct logctx	 lc;
 	struct session	*s;
 	int64_t		 T, floor = 0;
+	uint64_t	 v;
+	size_t		 i;
 	int		 catalog_moved;
 
 	if (gw->in_refresh || query_open_store(gw) == -1)
@@ -516,14 +553,19 @@ query_refresh(struct gateway *gw)
 	while ((ex = TAILQ_FIRST(&gw->dirtyq)) != NULL) {
 		TAILQ_REMOVE(&gw->dirtyq, ex, dirty_entry);
 		ex->dirty = 0;
+		v = ex->version;
 		exec_run(gw, ex);
+		/* Only the sessions whose results changed have work. */
+		if (ex->version != v)
+			for (i = 0; i < ex->nwatchers; i++)
+				session_mark(ex->watchers[i]);
 	}
 	store_end_read(gw->st);
 	if (T > gw->ts)
 		gw->ts = T;
 	gw->in_refresh = 0;
-	/* Every session that may have something to send. */
-	TAILQ_FOREACH(s, &gw->sessions, entry)
+	/* And those holding answers for a transition at a newer ts. */
+	TAILQ_FOREACH(s, &gw->heldq, held_entry)
 		session_mark(s);
 	session_flush_all(gw);
 	return 0;

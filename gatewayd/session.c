@@ -82,8 +82,10 @@ session_free(struct session *s)
 	size_t		 i;
 
 	upstream_forget(gw, s);
-	for (i = 0; i < s->nsubs; i++)
+	for (i = 0; i < s->nsubs; i++) {
+		query_exec_unwatch(s->subs[i].ex, s);
 		query_exec_release(gw, s->subs[i].ex);
+	}
 	free(s->subs);
 	free(s->removed);
 	while ((h = TAILQ_FIRST(&s->held)) != NULL) {
@@ -91,6 +93,8 @@ session_free(struct session *s)
 		free(h->text);
 		free(h);
 	}
+	if (s->nheld > 0)
+		TAILQ_REMOVE(&gw->heldq, s, held_entry);
 	if (s->on_flush)
 		TAILQ_REMOVE(&gw->flushq, s, flush_entry);
 	TAILQ_REMOVE(&gw->sessions, s, entry);
@@ -350,7 +354,8 @@ session_flush(struct session *s)
 		if (!held_ready(s, h))
 			continue;
 		TAILQ_REMOVE(&s->held, h, entry);
-		s->nheld--;
+		if (--s->nheld == 0)
+			TAILQ_REMOVE(&gw->heldq, s, held_entry);
 		session_send(s, h->text, h->len);
 		free(h->text);
 		free(h);
@@ -400,7 +405,8 @@ session_hold(struct session *s, int64_t need_ts, uint64_t need_qs,
 	h->text = text;
 	h->len = len;
 	TAILQ_INSERT_TAIL(&s->held, h, entry);
-	s->nheld++;
+	if (s->nheld++ == 0)
+		TAILQ_INSERT_TAIL(&s->gw->heldq, s, held_entry);
 	session_flush(s);
 }
 
@@ -422,6 +428,7 @@ session_sub_add(struct session *s, uint32_t qid, struct exec *ex)
 		s->capsubs = s->capsubs == 0 ? 4 : s->capsubs * 2;
 		s->subs = xreallocarray(s->subs, s->capsubs, sizeof(*s->subs));
 	}
+	query_exec_watch(ex, s);
 	s->subs[s->nsubs].query_id = qid;
 	s->subs[s->nsubs].ex = ex;
 	s->subs[s->nsubs].sent_version = 0;
@@ -432,15 +439,22 @@ session_sub_add(struct session *s, uint32_t qid, struct exec *ex)
 void
 session_sub_remove(struct session *s, uint32_t qid)
 {
-	size_t	 i;
-	int	 seen = 1;
+	struct exec	*ex;
+	size_t		 i, j;
+	int		 seen = 1;
 
 	for (i = 0; i < s->nsubs; i++) {
 		if (s->subs[i].query_id != qid)
 			continue;
 		/* Never sent: the client never saw it, so no QueryRemoved. */
 		seen = s->subs[i].sent_version != 0;
-		query_exec_release(s->gw, s->subs[i].ex);
+		ex = s->subs[i].ex;
+		for (j = 0; j < s->nsubs; j++)
+			if (j != i && s->subs[j].ex == ex)
+				break;
+		if (j == s->nsubs)
+			query_exec_unwatch(ex, s);
+		query_exec_release(s->gw, ex);
 		memmove(&s->subs[i], &s->subs[i + 1],
 		    (s->nsubs - i - 1) * sizeof(*s->subs));
 		s->nsubs--;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "fault.h"
 #include "log.h"
 #include "writerd.h"
 
@@ -186,6 +187,9 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 	log_init("writerd", debug, verbose);
+	/* A testing aid; before anything touches SQLite. */
+	if (fault_init() == -1)
+		fatalx("cannot set up storage fault injection");
 	if (wd.conf_path != NULL &&
 	    config_load(&wd.conf, wd.conf_path, err, sizeof(err)) == -1)
 		fatalx("%s", err);
