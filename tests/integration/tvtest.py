@@ -20,6 +20,8 @@ import websockets
 
 BUILD = os.environ.get("TINYVEX_BUILD", os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build"))
+# TINYVEX_WRAP runs each daemon under a command, e.g. valgrind.
+WRAP = os.environ.get("TINYVEX_WRAP", "").split()
 WRITERD = os.environ.get("TINYVEX_WRITERD", os.path.join(BUILD, "writerd", "writerd"))
 GATEWAYD = os.environ.get("TINYVEX_GATEWAYD", os.path.join(BUILD, "gatewayd", "gatewayd"))
 CTL = os.environ.get("TINYVEX_CTL", os.path.join(BUILD, "ctl", "tinyvexctl"))
@@ -89,7 +91,7 @@ class Stack:
         return open(path, "ab")
 
     def start_writer(self, extra=()):
-        args = [WRITERD, "-d", "-r", self.dir]
+        args = WRAP + [WRITERD, "-d", "-r", self.dir]
         if self.schema:
             args += ["-s", self.schema]
         if self.conf:
@@ -98,7 +100,8 @@ class Stack:
         self.writer = subprocess.Popen(args, stderr=self._log("writerd"),
                                        stdout=subprocess.DEVNULL)
         sock = os.path.join(self.dir, "control.sock")
-        if not wait_for(lambda: os.path.exists(sock) or self.writer.poll() is not None):
+        if not wait_for(lambda: os.path.exists(sock) or self.writer.poll() is not None,
+                        60 if WRAP else 10):
             raise RuntimeError("writerd did not start")
         if self.writer.poll() is not None:
             raise RuntimeError("writerd exited: %s" % self.writer.returncode)
@@ -106,7 +109,7 @@ class Stack:
 
     def start_gateway(self, port=None, extra=()):
         port = port or free_port()
-        args = [GATEWAYD, "-d", "-r", self.dir, "-l", "127.0.0.1:%d" % port]
+        args = WRAP + [GATEWAYD, "-d", "-r", self.dir, "-l", "127.0.0.1:%d" % port]
         if self.conf:
             args += ["-f", self.conf]
         args += list(extra)
@@ -114,7 +117,8 @@ class Stack:
                              stdout=subprocess.DEVNULL)
         p.port = port
         self.gateways.append(p)
-        if not wait_for(lambda: self.health(port) is not None or p.poll() is not None):
+        if not wait_for(lambda: self.health(port) is not None or p.poll() is not None,
+                        60 if WRAP else 10):
             raise RuntimeError("gatewayd did not start")
         # Ready when it has the database and the writer link.
         wait_for(lambda: (self.health(port) or {}).get("writer") is True, 10)
@@ -137,15 +141,23 @@ class Stack:
         self.writer.wait()
 
     def stop(self):
-        for p in self.gateways + ([self.writer] if self.writer else []):
+        """SIGTERM every daemon still running; with TINYVEX_WRAP, a
+        non-zero exit (the wrapper's error code) counts as a failure."""
+        procs = self.gateways + ([self.writer] if self.writer else [])
+        for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        for p in self.gateways + ([self.writer] if self.writer else []):
+                p.stopped_by_us = True
+        for p in procs:
             try:
-                p.wait(10)
+                p.wait(60 if WRAP else 10)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+            if WRAP and getattr(p, "stopped_by_us", False) and not getattr(p, "checked", False):
+                p.checked = True
+                check(p.returncode == 0, "%s under %s exited cleanly (%s)" % (
+                    os.path.basename(p.args[len(WRAP)]), WRAP[0], p.returncode))
 
     def dump_logs(self):
         for path in self.logs:
