@@ -61,8 +61,8 @@ tv_seterr(struct tv_error *err, int code, const char *fmt, ...)
 }
 
 /* Only the listed members may appear in args. */
-static int
-check_members(const cJSON *args, const char *const *allowed,
+int
+udf_check_members(const cJSON *args, const char *const *allowed,
     struct tv_error *err)
 {
 	const cJSON	*m;
@@ -81,8 +81,8 @@ check_members(const cJSON *args, const char *const *allowed,
 	return 0;
 }
 
-static const char *
-get_table_name(const cJSON *args, struct tv_error *err)
+const char *
+udf_arg_table(const cJSON *args, struct tv_error *err)
 {
 	const cJSON	*t = json_get(args, "table");
 
@@ -126,8 +126,8 @@ run_get(struct store *st, const cJSON *args, int64_t read_ts,
 	const cJSON			*id;
 	int				 rc;
 
-	if (check_members(args, allowed, err) == -1 ||
-	    (name = get_table_name(args, err)) == NULL)
+	if (udf_check_members(args, allowed, err) == -1 ||
+	    (name = udf_arg_table(args, err)) == NULL)
 		return -1;
 	id = json_get(args, "id");
 	if (!cJSON_IsString(id))
@@ -262,8 +262,8 @@ run_query(struct store *st, const cJSON *args, int64_t read_ts,
 	int64_t				 lim = 0, n;
 	int				 desc = 0, hi_open, ret = -1;
 
-	if (check_members(args, allowed, err) == -1 ||
-	    (name = get_table_name(args, err)) == NULL)
+	if (udf_check_members(args, allowed, err) == -1 ||
+	    (name = udf_arg_table(args, err)) == NULL)
 		return -1;
 	index = json_get(args, "index");
 	index_name = STORE_INDEX_BY_CREATION;

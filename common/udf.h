@@ -48,6 +48,16 @@ int		 udf_run_query(struct store *, const char *udf_path,
 		    const cJSON *args, int64_t read_ts, int64_t max_rows,
 		    struct buf *out, struct readset *rs, struct tv_error *err);
 
+/*
+ * Argument checks shared by the query and mutation functions: args is an
+ * object whose members are all in the NULL-terminated allowed list (0, or
+ * -1 with err); "table" is a valid table name (the name, or NULL with
+ * err).
+ */
+int		 udf_check_members(const cJSON *args,
+		    const char *const *allowed, struct tv_error *err);
+const char	*udf_arg_table(const cJSON *args, struct tv_error *err);
+
 /* Set err to code with a printf-style message; returns -1. */
 int		 tv_seterr(struct tv_error *, int code, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));

@@ -18,40 +18,6 @@
 static int	mutate_one(struct wctx *, enum udf_kind, const cJSON *,
 		    struct buf *, struct tv_error *);
 
-/* Only the listed members may appear in an args object. */
-static int
-only_members(const cJSON *args, const char *const *allowed,
-    struct tv_error *err)
-{
-	const cJSON	*m;
-	size_t		 i;
-
-	if (!cJSON_IsObject(args))
-		return tv_seterr(err, TV_VALIDATION, "args must be an object");
-	cJSON_ArrayForEach(m, args) {
-		for (i = 0; allowed[i] != NULL; i++)
-			if (strcmp(m->string, allowed[i]) == 0)
-				break;
-		if (allowed[i] == NULL)
-			return tv_seterr(err, TV_VALIDATION,
-			    "unknown argument \"%.64s\"", m->string);
-	}
-	return 0;
-}
-
-static const char *
-arg_table(const cJSON *args, struct tv_error *err)
-{
-	const cJSON	*t = json_get(args, "table");
-
-	if (!cJSON_IsString(t) || !store_valid_name(t->valuestring)) {
-		tv_seterr(err, TV_VALIDATION, "table must be a name matching "
-		    "[A-Za-z][A-Za-z0-9_]{0,63}");
-		return NULL;
-	}
-	return t->valuestring;
-}
-
 static const char *
 arg_id(const cJSON *args, struct tv_error *err)
 {
@@ -179,8 +145,8 @@ do_insert(struct wctx *w, const cJSON *args, struct buf *value,
 	char				 id[STORE_ID_LEN + 1];
 	int				 rc;
 
-	if (only_members(args, allowed, err) == -1 ||
-	    (name = arg_table(args, err)) == NULL)
+	if (udf_check_members(args, allowed, err) == -1 ||
+	    (name = udf_arg_table(args, err)) == NULL)
 		return -1;
 	user = json_get(args, "doc");
 	if (check_user_doc(w, user, "doc", err) == -1)
@@ -207,7 +173,7 @@ target(struct wctx *w, const cJSON *args, const struct store_table **t,
 	const char	*name;
 
 	*old = NULL;
-	if ((name = arg_table(args, err)) == NULL ||
+	if ((name = udf_arg_table(args, err)) == NULL ||
 	    (*id = arg_id(args, err)) == NULL)
 		return -1;
 	if (wctx_table(w, name, 0, t, err) == -1)
@@ -244,7 +210,7 @@ do_patch(struct wctx *w, const cJSON *args, struct buf *value,
 	int64_t				 old_ts;
 	int				 ret = -1;
 
-	if (only_members(args, allowed, err) == -1)
+	if (udf_check_members(args, allowed, err) == -1)
 		return -1;
 	set = json_get(args, "set");
 	unset = json_get(args, "unset");
@@ -291,7 +257,7 @@ do_replace(struct wctx *w, const cJSON *args, struct buf *value,
 	int64_t				 old_ts;
 	int				 ret = -1;
 
-	if (only_members(args, allowed, err) == -1)
+	if (udf_check_members(args, allowed, err) == -1)
 		return -1;
 	user = json_get(args, "doc");
 	if (check_user_doc(w, user, "doc", err) == -1)
@@ -321,7 +287,7 @@ do_delete(struct wctx *w, const cJSON *args, struct buf *value,
 	int64_t				 old_ts;
 	int				 ret = -1;
 
-	if (only_members(args, allowed, err) == -1)
+	if (udf_check_members(args, allowed, err) == -1)
 		return -1;
 	if (target(w, args, &t, &id, &old, &old_ts, err) == -1 ||
 	    wctx_write(w, t, id, old, old_ts, NULL, err) == -1)
@@ -351,7 +317,7 @@ do_batch(struct wctx *w, const cJSON *args, struct buf *value,
 	size_t		 i, n = 0;
 	int		 rc;
 
-	if (only_members(args, allowed, err) == -1)
+	if (udf_check_members(args, allowed, err) == -1)
 		return -1;
 	list = json_get(args, "ops");
 	if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0)
