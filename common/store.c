@@ -223,6 +223,12 @@ store_open(const char *path, enum store_mode mode,
 	} else {
 		if (store_exec(st, "PRAGMA query_only = 1") == -1)
 			goto sqlfail;
+		/*
+		 * Sorts stay in memory: a gateway never creates files (its
+		 * sandbox allows none).
+		 */
+		if (store_exec(st, "PRAGMA temp_store = MEMORY") == -1)
+			goto sqlfail;
 	}
 	for (i = 0; i < ST_COUNT; i++) {
 		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1,

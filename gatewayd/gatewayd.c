@@ -192,6 +192,8 @@ main(int argc, char *argv[])
 		fatalx("cannot listen on %s", listen_addr);
 	if (user != NULL)
 		drop_privileges(uid, gid);
+	/* From here on, of the file system only the state directory. */
+	sandbox_restrict(&gw);
 
 	for (i = 0; sigs[i] != 0; i++) {
 		gw.sig_ev[i] = evsignal_new(gw.base, sigs[i], on_signal, &gw);

@@ -195,6 +195,7 @@ struct gateway {
 	int64_t			 last_stats_us;
 	struct gw_stats		 stats;
 	int			 listen_paused;
+	int			 sandbox_pending; /* no state directory yet */
 };
 
 /* gatewayd.c */
@@ -204,6 +205,13 @@ void	 gateway_stop(struct gateway *);
 void	 gateway_init(struct gateway *);
 int	 gateway_setup(struct gateway *, const char *dir);
 void	 gateway_free(struct gateway *);
+
+/*
+ * sandbox.c: restrict the process to the state directory (Landlock).
+ * 0 done (or not available: logged), 1 the state directory is not there
+ * yet (sandbox_pending set: call again later).
+ */
+int	 sandbox_restrict(struct gateway *);
 
 /* listener.c */
 int	 listener_start(struct gateway *);

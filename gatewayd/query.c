@@ -493,6 +493,9 @@ query_open_store(struct gateway *gw)
 
 	if (gw->st != NULL)
 		return 0;
+	/* The sandbox first, once the state directory is there. */
+	if (gw->sandbox_pending && sandbox_restrict(gw) == 1)
+		return -1;
 	gw->st = store_open(gw->dbpath, STORE_RO, NULL, err, sizeof(err));
 	if (gw->st == NULL) {
 		log_debug("database not ready: %s", err);

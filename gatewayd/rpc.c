@@ -541,7 +541,8 @@ rpc_mutation_done(struct upreq *u, int64_t ts, int code, const char *message,
 		buf_free(&r);
 	} else
 		rpc_error_text(&b, u->id, code, message,
-		    code == TV_UNAVAILABLE && ts < 0 ? "unknown" : NULL);
+		    code != TV_UNAVAILABLE ? NULL : ts < 0 ? "unknown" :
+		    "notCommitted");
 	len = b.len;
 	rpc_answer(u->s, u->batch, u->batch_slot, code == TV_OK ? ts : 0, 0,
 	    buf_steal(&b, NULL), len);

@@ -18,6 +18,13 @@
 #include "udf.h"
 #include "writerd.h"
 
+/*
+ * How long a group waits for the write lock before it is answered
+ * Unavailable.  writerd is the only writer, so the lock is busy only while
+ * something outside holds it; the event loop must not stall on that.
+ */
+#define COMMIT_BUSY_WAIT_MS	250
+
 enum { SP_BEGIN, SP_RELEASE, SP_UNDO };
 
 static int
@@ -200,6 +207,14 @@ run_one(struct writerd *wd, struct mutation *m)
 	wctx_reset(w, ts);
 	rc = mutate_run(w, m->udf_path, args, &m->value, &m->err);
 	cJSON_Delete(args);
+	if (rc == -1 && m->err.code == TV_UNAVAILABLE) {
+		/*
+		 * The storage failed under the mutation; SQLite may have
+		 * rolled the transaction back already.  The whole group
+		 * fails and nothing of it is committed.
+		 */
+		return -1;
+	}
 	if (rc == 0) {
 		m->ts = ts;
 		if (w->catalog_changed)
@@ -240,7 +255,8 @@ fail_group(struct writerd *wd, struct mutationq *group, int64_t prev_ts,
 	struct mutation	*m;
 
 	wd->max_ts = prev_ts;
-	store_load_catalog(wd->st);
+	/* A catalog change of the group is undone; so is ours, or later. */
+	wd->catalog_stale = store_load_catalog(wd->st) == -1;
 	wd->catalog_version = wd->st->catalog != NULL ?
 	    wd->st->catalog->version : wd->catalog_version;
 	TAILQ_FOREACH(m, group, entry) {
@@ -258,9 +274,11 @@ commit_run(struct writerd *wd)
 	struct mutation		*m;
 	int64_t			 prev_ts = wd->max_ts, t0;
 	uint64_t		 n = 0;
-	int			 failed = 0;
+	int			 failed = 0, rc;
+	char			 why[TV_ERRMSG_MAX];
 
 	assert(TAILQ_EMPTY(group));
+	why[0] = '\0';
 	while (n < (uint64_t)wd->conf.max_group_mutations &&
 	    (m = TAILQ_FIRST(&wd->queue)) != NULL) {
 		TAILQ_REMOVE(&wd->queue, m, entry);
@@ -272,14 +290,30 @@ commit_run(struct writerd *wd)
 	if (n == 0)
 		return;
 	t0 = mono_us();
-	if (store_exec(wd->st, "BEGIN IMMEDIATE") == -1) {
-		fail_group(wd, group, prev_ts, "database busy");
+	/* A rollback that failed (out of memory) left a transaction open. */
+	if (!sqlite3_get_autocommit(wd->st->db))
+		store_exec(wd->st, "ROLLBACK");
+	sqlite3_busy_timeout(wd->st->db, COMMIT_BUSY_WAIT_MS);
+	rc = store_exec(wd->st, "BEGIN IMMEDIATE");
+	sqlite3_busy_timeout(wd->st->db, STORE_BUSY_TIMEOUT_MS);
+	if (rc == -1) {
+		fail_group(wd, group, prev_ts, sqlite3_errmsg(wd->st->db));
 		goto answer;
+	}
+	if (wd->catalog_stale) {
+		if (store_load_catalog(wd->st) == -1) {
+			failed = 1;
+			goto rollback;
+		}
+		wd->catalog_stale = 0;
+		wd->catalog_version = wd->st->catalog->version;
 	}
 	TAILQ_FOREACH(m, group, entry) {
 		wd->stats.mutations++;
 		if (run_one(wd, m) == -1) {
 			failed = 1;
+			if (m->err.code == TV_UNAVAILABLE)
+				strlcpy_tv(why, m->err.message, sizeof(why));
 			break;
 		}
 	}
@@ -288,10 +322,17 @@ commit_run(struct writerd *wd)
 		failed = 1;
 	if (!failed && store_exec(wd->st, "COMMIT") == -1)
 		failed = 1;
+rollback:
 	if (failed) {
-		store_exec(wd->st, "ROLLBACK");
-		fail_group(wd, group, prev_ts, sqlite3_errmsg(wd->st->db));
-		log_warnx("group of %" PRIu64 " mutations rolled back", n);
+		/* Say why before the rollback changes the error message. */
+		if (why[0] == '\0')
+			strlcpy_tv(why, sqlite3_errmsg(wd->st->db),
+			    sizeof(why));
+		if (!sqlite3_get_autocommit(wd->st->db))
+			store_exec(wd->st, "ROLLBACK");
+		fail_group(wd, group, prev_ts, why);
+		log_warnx("group of %" PRIu64 " mutations rolled back: %s", n,
+		    why);
 	} else {
 		wd->stats.commits++;
 		if (n > wd->stats.group_max)

@@ -25,7 +25,18 @@ struct ctl_args {
 	const char	*argv[CTL_MAX_ARGS];
 	char		 store[CTL_MAX_ARGS][CTL_MAX_ARG_LEN + 1];
 	size_t		 argc;
+	struct ctlconn	*conn;		/* who asked */
+	uint32_t	 seq;		/* its request's number */
 };
+
+/*
+ * What a handler returns: 0 done (reply filled in), -1 failed (err
+ * filled in), CTL_LATER when it answers later itself, with
+ * control_answer.
+ */
+#define CTL_LATER	1
+
+#define CTL_CKPT_WAIT_MS	200	/* checkpoint: wait for readers */
 
 typedef int (*ctl_handler)(struct writerd *, const struct ctl_args *,
     cJSON *reply, char *err, size_t errlen);
@@ -145,7 +156,7 @@ do_stats(struct writerd *wd, const struct ctl_args *a, cJSON *r, char *err,
 	struct gwlink		*gw;
 	cJSON			*w, *gws, *g, *gs;
 	enum json_err		 jerr;
-	int64_t			 floor = 0, page;
+	int64_t			 page;
 
 	(void)a;
 	(void)err;
@@ -169,12 +180,12 @@ do_stats(struct writerd *wd, const struct ctl_args *a, cJSON *r, char *err,
 	    "SELECT count(*) FROM documents"));
 	add_int(w, "documents", pragma_int(wd,
 	    "SELECT count(*) FROM current_documents"));
-	store_global_get_i64(wd->st, "retention_floor", &floor);
-	add_int(w, "retention_floor", floor);
-	add_int(w, "gc_runs", (int64_t)s->gc_runs);
-	add_int(w, "gc_deleted", (int64_t)s->gc_deleted);
-	add_int(w, "gc_max_step_us", s->gc_max_step_us);
+	gc_stats(wd, w);
 	add_int(w, "checkpoints", (int64_t)s->checkpoints);
+	add_int(w, "checkpoints_truncated",
+	    (int64_t)s->checkpoints_truncated);
+	add_int(w, "wal_peak_bytes", s->wal_peak_bytes);
+	add_int(w, "checkpoint_max_us", s->checkpoint_max_us);
 	add_int(w, "gateways_dropped", (int64_t)s->gateways_dropped);
 	add_int(w, "bad_frames", (int64_t)s->bad_frames);
 	gws = cJSON_AddArrayToObject(r, "gateways");
@@ -202,21 +213,15 @@ do_checkpoint(struct writerd *wd, const struct ctl_args *a, cJSON *r,
 	int	 nlog = 0, nckpt = 0, rc;
 
 	(void)a;
-	sqlite3_busy_timeout(wd->st->db, 0);
-	rc = sqlite3_wal_checkpoint_v2(wd->st->db, NULL,
-	    SQLITE_CHECKPOINT_TRUNCATE, &nlog, &nckpt);
-	if (rc == SQLITE_BUSY)
-		rc = sqlite3_wal_checkpoint_v2(wd->st->db, NULL,
-		    SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);
-	sqlite3_busy_timeout(wd->st->db, STORE_BUSY_TIMEOUT_MS);
-	if (rc != SQLITE_OK) {
+	/* Asked for: wait a little longer for readers than the timer does. */
+	if ((rc = gc_checkpoint(wd, CTL_CKPT_WAIT_MS, &nlog, &nckpt)) == -1) {
 		snprintf(err, errlen, "checkpoint failed: %s",
 		    sqlite3_errmsg(wd->st->db));
 		return -1;
 	}
-	wd->stats.checkpoints++;
 	add_int(r, "wal_frames", nlog);
 	add_int(r, "checkpointed_frames", nckpt);
+	add_int(r, "truncated", rc);
 	add_int(r, "wal_bytes", file_size(wd->dbpath, "-wal"));
 	return 0;
 }
@@ -276,11 +281,11 @@ do_gc(struct writerd *wd, const struct ctl_args *a, cJSON *r, char *err,
 		snprintf(err, errlen, "usage: gc [--keep DURATION]");
 		return -1;
 	}
-	if (gc_run(wd, keep, -1, r) == -1) {
-		snprintf(err, errlen, "gc failed");
+	(void)r;
+	/* Answered when the run ends; see gc.c. */
+	if (gc_start(wd, keep, a->conn, a->seq, err, errlen) == -1)
 		return -1;
-	}
-	return 0;
+	return CTL_LATER;
 }
 
 static int
@@ -324,6 +329,7 @@ do_backup(struct writerd *wd, const struct ctl_args *a, cJSON *r,
 static void
 ctl_free(struct ctlconn *c)
 {
+	gc_forget(c->wd, c);
 	TAILQ_REMOVE(&c->wd->ctlconns, c, entry);
 	c->wd->nctl--;
 	bufferevent_free(c->bev);
@@ -342,6 +348,15 @@ ctl_reply(struct ctlconn *c, uint32_t seq, int ok, const char *json)
 	f = ipc_msg_finish(&m);
 	bufferevent_write(c->bev, f->data, f->len);
 	ipc_msg_free(&m);
+}
+
+/* A reply that a handler left for later (CTL_LATER). */
+void
+control_answer(struct ctlconn *c, uint32_t seq, int ok, const char *json)
+{
+	log_info("control: answer %u to uid %d: %s", seq, (int)c->uid,
+	    ok ? "ok" : json);
+	ctl_reply(c, seq, ok, json);
 }
 
 /*
@@ -369,6 +384,8 @@ ctl_handle(struct ctlconn *c, const struct ipc_hdr *h,
 		a.argv[i] = a.store[i];
 	}
 	a.argc = q.argc;
+	a.conn = c;
+	a.seq = h->seq;
 	if (q.version != CTL_VERSION) {
 		ctl_reply(c, h->seq, 0, "{\"error\":\"control protocol "
 		    "version mismatch\"}");
@@ -392,6 +409,10 @@ ctl_handle(struct ctlconn *c, const struct ipc_hdr *h,
 		rc = -1;
 	} else
 		rc = ctl_commands[i].fn(c->wd, &a, reply, err, sizeof(err));
+	if (rc == CTL_LATER) {
+		log_info("control: %s by uid %d: started", name, (int)c->uid);
+		goto done;
+	}
 	if (rc == -1) {
 		buf_adds(&out, "{\"error\":");
 		json_print_string(&out, err, strlen(err));
@@ -406,6 +427,7 @@ ctl_handle(struct ctlconn *c, const struct ipc_hdr *h,
 	log_info("control: %s by uid %d: %s", name, (int)c->uid,
 	    rc == 0 ? "ok" : err);
 	ctl_reply(c, h->seq, rc == 0, out.data);
+done:
 	cJSON_Delete(reply);
 	buf_free(&out);
 	return 0;

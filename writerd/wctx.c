@@ -117,6 +117,32 @@ wctx_free(struct wctx *w)
 	memset(w, 0, sizeof(*w));
 }
 
+/*
+ * A statement failed with rc.  When the storage failed (full, I/O error,
+ * locked, out of memory) the error is Unavailable: the caller rolls the
+ * whole transaction back and nothing of it is committed.  Anything else
+ * is a bug: InternalError.  Returns -1.
+ */
+static int
+db_fail(struct wctx *w, int rc, struct tv_error *err)
+{
+	log_warnx("wctx: %s", sqlite3_errmsg(w->st->db));
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_NOMEM:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PROTOCOL:
+	case SQLITE_READONLY:
+		return tv_seterr(err, TV_UNAVAILABLE, "%s", sqlite3_errstr(rc));
+	default:
+		return tv_seterr(err, TV_INTERNAL, "database failed: %s",
+		    sqlite3_errstr(rc));
+	}
+}
+
 /* Step a statement that returns no row; reset it either way. */
 static int
 step_done(struct wctx *w, sqlite3_stmt *s, struct tv_error *err)
@@ -128,20 +154,15 @@ step_done(struct wctx *w, sqlite3_stmt *s, struct tv_error *err)
 	sqlite3_clear_bindings(s);
 	if (rc == SQLITE_DONE)
 		return 0;
-	log_warnx("wctx: %s", sqlite3_errmsg(w->st->db));
-	if (rc == SQLITE_FULL)
-		return tv_seterr(err, TV_INTERNAL, "disk full");
-	return tv_seterr(err, TV_INTERNAL, "database write failed: %s",
-	    sqlite3_errstr(rc));
+	return db_fail(w, rc, err);
 }
 
 static int
-db_error(struct wctx *w, sqlite3_stmt *s, struct tv_error *err)
+db_error(struct wctx *w, sqlite3_stmt *s, int rc, struct tv_error *err)
 {
-	log_warnx("wctx: %s", sqlite3_errmsg(w->st->db));
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-	return tv_seterr(err, TV_INTERNAL, "database read failed");
+	return db_fail(w, rc, err);
 }
 
 /* Make catalog changes visible to this connection's catalog. */
@@ -153,7 +174,7 @@ catalog_bump(struct wctx *w, struct tv_error *err)
 	if (store_global_get_i64(w->st, "catalog_version", &v) == -1 ||
 	    store_global_set_i64(w->st, "catalog_version", v + 1) == -1 ||
 	    store_load_catalog(w->st) == -1)
-		return tv_seterr(err, TV_INTERNAL, "catalog update failed");
+		return db_fail(w, sqlite3_extended_errcode(w->st->db), err);
 	w->catalog_changed = 1;
 	return 0;
 }
@@ -245,7 +266,7 @@ wctx_read(struct wctx *w, const struct store_table *t, const char *id,
 			    "stored document %s unreadable", id);
 		}
 	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return db_error(w, s, err);
+		return db_error(w, s, rc, err);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return 0;
@@ -319,7 +340,7 @@ unique_check(struct wctx *w, const struct store_index *ix, const cJSON *doc,
 		}
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return db_error(w, s, err);
+		return db_error(w, s, rc, err);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
@@ -485,8 +506,7 @@ wctx_new_id(struct wctx *w, char out[STORE_ID_LEN + 1],
 		if (rc == SQLITE_DONE)
 			return 0;
 		if (rc != SQLITE_ROW)
-			return tv_seterr(err, TV_INTERNAL,
-			    "database read failed");
+			return db_fail(w, rc, err);
 	}
 	return tv_seterr(err, TV_INTERNAL, "cannot find a free id");
 }
@@ -555,7 +575,7 @@ wctx_index_create(struct wctx *w, const struct store_table *t,
 		}
 	}
 	if (rc != SQLITE_DONE) {
-		tv_seterr(err, TV_INTERNAL, "backfill failed");
+		db_fail(w, rc, err);
 		goto fail;
 	}
 	sqlite3_finalize(s);

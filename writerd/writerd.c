@@ -5,7 +5,9 @@
  * signal events; run the event loop.  It never forks: a supervisor keeps
  * it in the foreground.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +22,27 @@
 #include "writerd.h"
 
 #define WRITERD_TICK_US		(250 * 1000)	/* housekeeping timer */
+
+/*
+ * 1 when a daemon answers on the Unix socket at path: another writerd
+ * serves this state directory.
+ */
+static int
+socket_answers(const char *path)
+{
+	struct sockaddr_un	 sun;
+	int			 fd, rc;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy_tv(sun.sun_path, path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path) ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return rc;
+}
 
 static void
 usage(void)
@@ -48,6 +71,8 @@ writerd_stop(struct writerd *wd)
 		return;
 	wd->stopping = 1;
 	log_info("stopping");
+	/* A GC run stops between steps; the next run resumes its walk. */
+	gc_abort(wd, "writerd is stopping");
 	/* Everything received is run and answered before the links close. */
 	while (!TAILQ_EMPTY(&wd->queue))
 		commit_run(wd);
@@ -72,8 +97,13 @@ on_signal(evutil_socket_t sig, short ev, void *arg)
 	case SIGHUP:
 		log_reopen();
 		log_info("SIGHUP: reloading");
-		if (wd->schema_path != NULL)
-			schema_apply_file(wd, wd->schema_path, &err);
+		memset(&err, 0, sizeof(err));
+		/* A schema that cannot be applied changes nothing. */
+		if (wd->schema_path != NULL &&
+		    schema_apply_file(wd, wd->schema_path, &err) == 0)
+			log_info("SIGHUP: schema %s applied, catalog "
+			    "version %lld", wd->schema_path,
+			    (long long)wd->catalog_version);
 		break;
 	}
 }
@@ -93,9 +123,13 @@ on_tick(evutil_socket_t fd, short ev, void *arg)
 	struct writerd	*wd = arg;
 	int64_t		 now = mono_us();
 	int		 nlog = 0, nckpt = 0;
+	char		 err[128], wal[4096];
+	struct stat	 sb;
 
 	(void)fd;
 	(void)ev;
+	snprintf(wal, sizeof(wal), "%s-wal", wd->dbpath);
+	sb.st_size = 0;
 	if (now - wd->stats.rate_at >= 1000000) {
 		wd->stats.rate = (double)(wd->stats.mutations -
 		    wd->stats.rate_base) * 1e6 / (double)(now -
@@ -103,22 +137,23 @@ on_tick(evutil_socket_t fd, short ev, void *arg)
 		wd->stats.rate_base = wd->stats.mutations;
 		wd->stats.rate_at = now;
 	}
+	/*
+	 * Checkpoint every checkpoint_interval without waiting for readers
+	 * (a WAL past journal_size_limit gets one that waits: see gc.c).
+	 */
+	if (stat(wal, &sb) == 0 && sb.st_size > wd->stats.wal_peak_bytes)
+		wd->stats.wal_peak_bytes = sb.st_size;
 	if (now - wd->last_checkpoint_us >= wd->conf.checkpoint_interval_us) {
 		wd->last_checkpoint_us = now;
-		/* Never wait for readers here: busy is fine, try later. */
-		sqlite3_busy_timeout(wd->st->db, 0);
-		if (sqlite3_wal_checkpoint_v2(wd->st->db, NULL,
-		    SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt) == SQLITE_OK &&
-		    nlog > 0 && nlog == nckpt)
-			sqlite3_wal_checkpoint_v2(wd->st->db, NULL,
-			    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-		sqlite3_busy_timeout(wd->st->db, STORE_BUSY_TIMEOUT_MS);
-		wd->stats.checkpoints++;
+		gc_checkpoint(wd, 0, &nlog, &nckpt);
 	}
-	if (wd->conf.gc_interval_us > 0 &&
+	/* Start a GC run; its steps follow on the event loop. */
+	if (wd->conf.gc_interval_us > 0 && wd->gc.phase == GC_IDLE &&
 	    now - wd->last_gc_us >= wd->conf.gc_interval_us) {
 		wd->last_gc_us = now;
-		gc_run(wd, wd->conf.retention_us, 50 * 1000, NULL);
+		if (gc_start(wd, wd->conf.retention_us, NULL, 0, err,
+		    sizeof(err)) == -1)
+			log_warnx("gc: %s", err);
 	}
 }
 
@@ -208,11 +243,22 @@ main(int argc, char *argv[])
 
 	/* Everything that needs privilege. */
 	wd.statedir = statedir_path(dir);
+	/* Another writerd here: refuse before touching anything. */
+	for (i = 0; i < 2; i++) {
+		p = path_join(wd.statedir, i == 0 ? TINYVEX_WRITER_SOCK :
+		    TINYVEX_CONTROL_SOCK);
+		if (socket_answers(p))
+			fatalx("%s: another daemon is answering on it", p);
+		free(p);
+	}
 	if (statedir_make(wd.statedir, 0750) == -1)
 		fatalx("cannot create state directory %s", wd.statedir);
 	if (geteuid() == 0 && user != NULL &&
 	    chown(wd.statedir, uid, wd.gw_gid) == -1)
 		fatal("chown %s", wd.statedir);
+	/* Also when it existed: the gateways' group must get in. */
+	if (geteuid() == 0 && user != NULL && chmod(wd.statedir, 0750) == -1)
+		fatal("chmod %s", wd.statedir);
 	wd.dbpath = path_join(wd.statedir, TINYVEX_DB_NAME);
 	memset(&so, 0, sizeof(so));
 	so.synchronous_full = wd.conf.synchronous_full;
@@ -227,7 +273,7 @@ main(int argc, char *argv[])
 	TAILQ_INIT(&wd.ctlconns);
 	TAILQ_INIT(&wd.queue);
 	TAILQ_INIT(&wd.group);
-	if (commit_open(&wd) == -1)
+	if (commit_open(&wd) == -1 || gc_init(&wd) == -1)
 		fatalx("cannot prepare the write path");
 	wd.stats.started_us = now_us();
 	wd.stats.rate_at = mono_us();
@@ -269,6 +315,7 @@ main(int argc, char *argv[])
 		event_free(wd.sig_ev[i]);
 	event_free(wd.timer_ev);
 	event_free(wd.commit_ev);
+	gc_free(&wd);
 	wctx_free(&wd.wctx);
 	sqlite3_finalize(wd.idem_get);
 	sqlite3_finalize(wd.idem_put);

@@ -84,15 +84,75 @@ struct writer_stats {
 	uint64_t	 group_max;	/* largest group */
 	uint64_t	 gateways_dropped;
 	uint64_t	 bad_frames;
-	uint64_t	 gc_runs;
+	uint64_t	 gc_runs;	/* GC runs finished */
 	uint64_t	 gc_deleted;	/* rows deleted by GC */
+	uint64_t	 gc_steps;	/* GC steps, every run */
 	int64_t		 gc_max_step_us;	/* longest GC step */
-	int64_t		 gc_last_us;	/* now_us of the last GC run */
+	int64_t		 gc_last_us;	/* now_us of the last GC run's end */
 	uint64_t	 checkpoints;
+	uint64_t	 checkpoints_truncated;	/* the WAL started over */
+	int64_t		 wal_peak_bytes;	/* largest -wal seen by the timer */
+	int64_t		 checkpoint_max_us;	/* longest checkpoint */
 	/* For mutations per second: a one-second window. */
 	uint64_t	 rate_base;
 	int64_t		 rate_at;
 	double		 rate;
+};
+
+/* gc.c: garbage collection, one short step per event-loop turn. */
+enum gc_phase {
+	GC_IDLE,		/* no run in progress */
+	GC_DOCUMENTS,		/* document revisions up to the floor */
+	GC_INDEXES,		/* index entry revisions up to the floor */
+	GC_IDEMPOTENCY,		/* expired idempotency records */
+	GC_VACUUM,		/* freed pages back to the file system */
+	GC_NPHASES
+};
+
+#define GC_NSTMT		8	/* prepared statements of gc.c */
+#define GC_MAX_WAITERS		CTL_MAX_CLIENTS	/* tinyvexctl gc waiting */
+#define GC_STEP_BUCKETS		6	/* step duration histogram */
+
+/* A tinyvexctl gc waiting for the end of the run. */
+struct gc_waiter {
+	struct ctlconn	*c;		/* NULL: slot free */
+	uint32_t	 seq;		/* its request's number */
+};
+
+/* The run in progress (phase GC_IDLE: none) and its figures. */
+struct gc_state {
+	enum gc_phase	 phase;
+	struct event	*ev;		/* the next step, after polling I/O */
+	sqlite3_stmt	*stmt[GC_NSTMT];
+	int64_t		 floor;		/* this run's retention floor */
+	int		 floor_saved;	/* floor written to globals */
+	int64_t		 idem_before;	/* records older than this expire */
+	/* Cursor: the last revision or entry examined, in (ts, ...) order. */
+	int64_t		 doc_ts;
+	struct buf	 doc_id;
+	int64_t		 idx_ts;
+	int64_t		 idx_index;
+	struct buf	 idx_key;
+	int		 vacuum_pages;	/* pages per vacuum step, adapted */
+	struct gc_waiter waiters[GC_MAX_WAITERS];
+	/* This run's figures. */
+	int64_t		 started_us;	/* mono_us at the start */
+	uint64_t	 deleted_docs;
+	uint64_t	 deleted_idx;
+	uint64_t	 deleted_idem;
+	int64_t		 pages_freed;
+	uint64_t	 steps;
+	int64_t		 step_total_us;
+	int64_t		 max_step_us;	/* wall clock: the loop stood still */
+	int64_t		 max_step_cpu_us;	/* of it, this thread on a CPU */
+	uint64_t	 step_hist[GC_STEP_BUCKETS];	/* see gc.c */
+	uint64_t	 phase_steps[GC_NPHASES];
+	int64_t		 phase_us[GC_NPHASES];	/* time in each phase */
+	char		 last_error[128];	/* why the last run failed */
+	/* Checkpoints when the WAL passes journal_size_limit. */
+	struct event	*ckpt_ev;	/* run one after this commit */
+	int64_t		 ckpt_busy_us;	/* mono_us of the last busy one */
+	int64_t		 frame_bytes;	/* bytes of a WAL frame */
 };
 
 /* The process context: the only mutable global state of writerd. */
@@ -121,11 +181,13 @@ struct writerd {
 	uint32_t		 next_gw_id;
 	int64_t			 max_ts;	/* newest committed ts */
 	int64_t			 catalog_version;
+	int			 catalog_stale;	/* reload before the next group */
 	uid_t			 gw_uid;	/* uid gateways must have */
 	gid_t			 gw_gid;
 	int			 stopping;
 	int64_t			 last_checkpoint_us;
 	int64_t			 last_gc_us;
+	struct gc_state		 gc;		/* gc.c */
 	struct writer_stats	 stats;
 };
 
@@ -221,9 +283,17 @@ int	 ctlmsg_request(const unsigned char *, size_t, struct ctl_request *);
 /* control.c */
 int	 control_listen(struct writerd *, const char *path);
 void	 control_close_all(struct writerd *);
+void	 control_answer(struct ctlconn *, uint32_t seq, int ok,
+	    const char *json);
 
 /* gc.c */
-int	 gc_run(struct writerd *, int64_t keep_us, int64_t budget_us,
-	    cJSON *report);
+int	 gc_init(struct writerd *);
+void	 gc_free(struct writerd *);
+int	 gc_start(struct writerd *, int64_t keep_us, struct ctlconn *,
+	    uint32_t seq, char *err, size_t errlen);
+void	 gc_forget(struct writerd *, struct ctlconn *);
+void	 gc_abort(struct writerd *, const char *why);
+void	 gc_stats(struct writerd *, cJSON *);
+int	 gc_checkpoint(struct writerd *, int wait_ms, int *nlog, int *nckpt);
 
 #endif

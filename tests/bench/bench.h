@@ -28,6 +28,7 @@
 #define BENCH_MAX_PROCS		48	/* process rows of one scenario */
 #define BENCH_MAX_NOTES		16
 #define BENCH_NOTE_LEN		400
+#define BENCH_MAX_EXPECT	32	/* figures a scenario must produce */
 #define BENCH_GEN_BOUND_PCT	90.0	/* generator CPU that makes it the
 					   bottleneck */
 #define BENCH_READY_US		(20 * 1000000LL) /* daemons to come up */
@@ -104,7 +105,6 @@ void	 pmon_start(struct pmon *, const char *name, pid_t);
 void	 pmon_stop(struct pmon *);
 double	 pmon_cpu_s(const struct pmon *);
 double	 pmon_cpu_pct(const struct pmon *);
-uint64_t proc_kernel_tcp_kb(void);
 
 /* hist.c: latency histograms in microseconds */
 #define HIST_SUB	64		/* sub-buckets per power of two */
@@ -156,7 +156,8 @@ struct result {
 	int		 failed;
 	char		 error[BENCH_NOTE_LEN];
 	double		 secs;
-	const char	*const *expect;	/* figure names it must produce */
+	char		 expect[BENCH_MAX_EXPECT][64]; /* figures it owes */
+	int		 nexpect;
 };
 
 struct figure *res_fig(struct result *, const char *name, const char *unit,
@@ -169,6 +170,8 @@ void	 res_procs(struct result *, const char *phase, const struct pmon *,
 void	 res_note(struct result *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 res_fail(struct result *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 res_expect(struct result *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	 res_complete(const struct result *);
 int	 report_json(struct bench *, struct result *, int n);
@@ -212,6 +215,7 @@ struct wsc {
 	uint64_t		 rng;		/* masking keys */
 	uint64_t		 bytes_in, msgs_in, bytes_out, msgs_out;
 	int			 err;		/* errno, or -1: protocol */
+	int			 index;		/* the owner's number */
 };
 
 struct wsc *wsc_open(struct bench *, int port, const char *subproto,
@@ -260,6 +264,10 @@ struct cl {
 TAILQ_HEAD(clq, cl);
 
 struct cl *cl_open(struct bench *, int port, cl_trans_fn, void *arg);
+int	 cl_connect(struct cl *);
+struct cl *cl_open_wait(struct bench *, int port, cl_trans_fn, void *arg,
+	    int64_t timeout_us);
+int	 cl_wait_subscribed(struct cl **, int n, int64_t timeout_us);
 int	 cl_open_many(struct bench *, int port, struct cl **out, int n,
 	    int do_connect, cl_trans_fn, void *arg, int64_t timeout_us);
 void	 cl_free(struct cl *);
@@ -293,6 +301,7 @@ int	 stack_start(struct bench *, struct stack *, const char *conf_extra,
 void	 stack_stop(struct stack *);
 void	 stack_remove(struct bench *, struct stack *);
 cJSON	*stack_health(struct stack *);
+double	 json_num(const cJSON *, const char *k1, const char *k2);
 cJSON	*stack_ctl(struct bench *, struct stack *, const char *a1,
 	    const char *a2, const char *a3);
 int	 free_port(void);
@@ -336,5 +345,7 @@ struct wsc *bc_open(struct bench *, int port, const struct wsc_ops *,
 	    void *arg);
 int	 bc_open_many(struct bench *, int port, struct wsc **out, int n,
 	    const struct wsc_ops *, void *arg, int64_t timeout_us);
+int	 bc_wait_msgs(struct bench *, struct wsc **, int n, uint64_t count,
+	    int64_t timeout_us);
 
 #endif

@@ -73,20 +73,28 @@ connect_done(struct cl *c, void *arg, const char *msg, size_t len,
 	c->connected = 1;
 }
 
+/* Send tinyvex/connect; c->connected is set when it is answered. */
+int
+cl_connect(struct cl *c)
+{
+	char	 p[96];
+	int	 n;
+
+	n = snprintf(p, sizeof(p), "{\"sessionId\":\"bench-%d-%" PRIu64 "\"}",
+	    c->index, (uint64_t)mono_us());
+	return cl_call(c, "tinyvex/connect", p, (size_t)n, connect_done,
+	    NULL);
+}
+
 static void
 cl_ws_open(struct wsc *ws, void *arg)
 {
 	struct cl	*c = arg;
-	char		 p[96];
-	int		 n;
 
 	(void)ws;
 	c->opened = 1;
-	if (c->no_connect)
-		return;
-	n = snprintf(p, sizeof(p), "{\"sessionId\":\"bench-%d-%" PRIu64 "\"}",
-	    c->index, (uint64_t)mono_us());
-	cl_call(c, "tinyvex/connect", p, (size_t)n, connect_done, NULL);
+	if (!c->no_connect)
+		cl_connect(c);
 }
 
 static void
@@ -489,4 +497,64 @@ cl_insert_many(struct cl *c, const char *table, int n,
 	if (!x.failed && bench_wait(c->b, insert_idle, &x, timeout_us) == -1)
 		x.failed = 1;
 	return x.failed ? -1 : 0;
+}
+
+static int
+one_connected(void *arg)
+{
+	struct cl	*c = arg;
+
+	return c->connected || c->closed || c->errors > 0;
+}
+
+/* Open one connection and wait for its tinyvex/connect answer. */
+struct cl *
+cl_open_wait(struct bench *b, int port, cl_trans_fn on_trans, void *arg,
+    int64_t timeout_us)
+{
+	struct cl	*c = cl_open(b, port, on_trans, arg);
+
+	if (bench_wait(b, one_connected, c, timeout_us) == -1 ||
+	    !c->connected) {
+		log_warnx("connect to port %d: %s", port, c->last_error);
+		cl_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Every call answered and at least one transition, on every client. */
+static int
+subscribed(void *arg)
+{
+	struct answers_wait	*w = arg;
+	int			 i;
+
+	for (i = 0; i < w->n; i++) {
+		if (w->c[i]->closed)
+			return 1;
+		if (w->c[i]->npend > 0 || w->c[i]->transitions == 0)
+			return 0;
+	}
+	return 1;
+}
+
+int
+cl_wait_subscribed(struct cl **c, int n, int64_t timeout_us)
+{
+	struct answers_wait	 w;
+	int			 i;
+
+	if (n == 0)
+		return 0;
+	w.c = c;
+	w.n = n;
+	if (bench_wait(c[0]->b, subscribed, &w, timeout_us) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (c[i]->closed || c[i]->errors > 0) {
+			log_warnx("client %d: %s", i, c[i]->last_error);
+			return -1;
+		}
+	return 0;
 }

@@ -126,23 +126,3 @@ pmon_cpu_pct(const struct pmon *m)
 		return 0;
 	return 100.0 * pmon_cpu_s(m) / ((double)wall / 1e6);
 }
-
-/* Memory the kernel holds for TCP sockets, system-wide, in KiB. */
-uint64_t
-proc_kernel_tcp_kb(void)
-{
-	char		 line[256], *p;
-	FILE		*f;
-	uint64_t	 pages = 0;
-
-	if ((f = fopen("/proc/net/sockstat", "r")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, "TCP:", 4) != 0)
-			continue;
-		if ((p = strstr(line, " mem ")) != NULL)
-			pages = strtoull(p + 5, NULL, 10);
-	}
-	fclose(f);
-	return pages * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
-}

@@ -27,7 +27,7 @@
  * of responses; transition frames fit chunkBytes, and the chunks of one
  * transition come in order and join into a JSON object; and after the
  * session is gone the gateway holds no session, execution, rerun, flush
- * entry or writer request.
+ * or held-answer entry, nor writer request.
  */
 #include <sys/socket.h>
 
@@ -425,7 +425,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	need(gw.nsessions == 0 && TAILQ_EMPTY(&gw.sessions));
 	need(gw.nexecs == 0 && TAILQ_EMPTY(&gw.execs));
-	need(TAILQ_EMPTY(&gw.dirtyq) && TAILQ_EMPTY(&gw.flushq));
+	need(TAILQ_EMPTY(&gw.dirtyq) && TAILQ_EMPTY(&gw.flushq) &&
+	    TAILQ_EMPTY(&gw.heldq));
 	need(TAILQ_EMPTY(&gw.up.waiting));
 	return 0;
 }

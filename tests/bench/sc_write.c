@@ -1,0 +1,224 @@
+/*
+ * Scenario 1, write throughput.  write_conns connections each run
+ * db/insert of a document of about DOC_BODY_TARGET bytes in a closed loop
+ * (the next insert leaves when the answer to the last has come); the
+ * figure is acknowledged mutations per second over write_secs after a
+ * warm-up.  Baseline: tinyvex-bench-sql inserting the same rows straight
+ * into SQLite, 1,000 documents a transaction, in the same run.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "json.h"
+#include "log.h"
+
+#define WRITE_AIM_RATE		50000.0	/* acknowledged mutations/s */
+#define WRITE_AIM_RATIO		0.35	/* of the baseline */
+#define WRITE_WARM_US		(1000 * 1000)
+#define WRITE_DRAIN_US		(20 * 1000000)
+
+struct wstate {
+	int		 running;
+	int		 measuring;
+	uint64_t	 acked, errors;
+	uint64_t	 next_doc;
+	struct hist	 lat;
+	struct buf	 msg;
+};
+
+static void	send_insert(struct cl *, struct wstate *);
+
+static void
+insert_done(struct cl *c, void *arg, const char *msg, size_t len,
+    int is_error, int64_t t_sent)
+{
+	struct wstate	*w = arg;
+
+	(void)msg;
+	(void)len;
+	if (is_error)
+		w->errors++;
+	else
+		w->acked++;
+	if (w->measuring)
+		hist_add(&w->lat, c->ws->t_read - t_sent);
+	if (w->running)
+		send_insert(c, w);
+}
+
+static void
+send_insert(struct cl *c, struct wstate *w)
+{
+	buf_reset(&w->msg);
+	buf_adds(&w->msg, "{\"udfPath\":\"db/insert\",\"args\":{\"table\":"
+	    "\"bench\",\"doc\":");
+	doc_user(&w->msg, w->next_doc++);
+	buf_adds(&w->msg, "}}");
+	cl_call(c, "tinyvex/mutation", w->msg.data, w->msg.len, insert_done,
+	    w);
+}
+
+/*
+ * The SQLite baseline: rows per second, or -1.  With ordered, the ids
+ * grow with each insert (what time-ordered ids would give).
+ */
+static double
+baseline(struct bench *b, struct result *r, int ordered)
+{
+	char		 dir[512], rows[32];
+	char		*argv[7];
+	cJSON		*j;
+	double		 secs, cpu, rate = -1;
+	uint64_t	 rss;
+	struct proc_fig	*p;
+
+	snprintf(dir, sizeof(dir), "%s/tinyvex-bench-XXXXXX", b->tmp);
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(rows, sizeof(rows), "%d", b->sz.write_rows);
+	argv[0] = b->sql;
+	argv[1] = "baseline";
+	argv[2] = dir;
+	argv[3] = rows;
+	argv[4] = ordered ? "65536" : NULL;
+	argv[5] = ordered ? "ordered" : NULL;
+	argv[6] = NULL;
+	j = run_json(argv, &secs, &cpu, &rss);
+	if (j != NULL && cJSON_IsNumber(json_get(j, "rows_per_s")))
+		rate = json_get(j, "rows_per_s")->valuedouble;
+	if (j != NULL && r->nprocs < BENCH_MAX_PROCS) {
+		p = &r->procs[r->nprocs++];
+		memset(p, 0, sizeof(*p));
+		strlcpy_tv(p->phase, ordered ? "baseline, ordered ids" :
+		    "baseline", sizeof(p->phase));
+		strlcpy_tv(p->name, "tinyvex-bench-sql", sizeof(p->name));
+		p->secs = secs;
+		p->cpu_s = cpu;
+		p->cpu_pct = 100 * cpu / secs;
+		p->hwm_mb = p->rss_mb = (double)rss / 1024.0;
+	}
+	cJSON_Delete(j);
+	rm_tree(dir);
+	return rate;
+}
+
+int
+sc_write(struct bench *b, struct result *r)
+{
+	struct stack	 s;
+	struct wstate	 w;
+	struct cl	**c = NULL;
+	struct pmon	 pm[3];
+	struct figure	*f;
+	cJSON		*a, *st;
+	pid_t		 perf[2];
+	double		 base, ordered, rate, window;
+	uint64_t	 acked0, err0, commits0 = 0, muts0 = 0;
+	int		 n = b->sz.write_conns, i, ret = -1;
+	int64_t		 t0;
+
+	r->baseline_desc = "tinyvex-bench-sql: the rows of each insert (log, "
+	    "current document, 2 index log entries, 2 current index "
+	    "entries) straight into SQLite, prepared statements, 1,000 "
+	    "documents a transaction, one process";
+	res_expect(r, "acknowledged mutations/s");
+	res_expect(r, "insert round trip p50");
+	res_expect(r, "insert round trip p99");
+	memset(&w, 0, sizeof(w));
+	hist_init(&w.lat);
+	buf_init(&w.msg);
+	log_info("write: baseline, %d rows", b->sz.write_rows);
+	if ((base = baseline(b, r, 0)) <= 0) {
+		res_fail(r, "the SQLite baseline failed");
+		goto done;
+	}
+	ordered = baseline(b, r, 1);
+	if (stack_start(b, &s, NULL, NULL) == -1) {
+		res_fail(r, "daemons did not start");
+		goto done;
+	}
+	c = xcalloc((size_t)n, sizeof(*c));
+	if (cl_open_many(b, s.port, c, n, 1, NULL, NULL, 30000000) == -1) {
+		res_fail(r, "cannot open %d connections", n);
+		goto stop;
+	}
+	/* The first insert creates the table. */
+	a = cl_call_wait(c[0], "tinyvex/mutation", "{\"udfPath\":\"db/insert\","
+	    "\"args\":{\"table\":\"bench\",\"doc\":{\"first\":true}}}",
+	    10000000);
+	if (a == NULL || json_get(a, "result") == NULL) {
+		cJSON_Delete(a);
+		res_fail(r, "the first insert failed");
+		goto stop;
+	}
+	cJSON_Delete(a);
+	log_info("write: %d connections, closed loop", n);
+	w.running = 1;
+	for (i = 0; i < n; i++)
+		send_insert(c[i], &w);
+	bench_sleep(b, b->tiny ? WRITE_WARM_US / 4 : WRITE_WARM_US);
+	if ((st = stack_ctl(b, &s, "stats", NULL, NULL)) != NULL) {
+		commits0 = (uint64_t)json_num(st, "writer", "commits");
+		muts0 = (uint64_t)json_num(st, "writer", "mutations");
+		cJSON_Delete(st);
+	}
+	perf_start(b, "write-gatewayd", s.gateway, &perf[0]);
+	perf_start(b, "write-writerd", s.writer, &perf[1]);
+	pmon_start(&pm[0], "gatewayd", s.gateway);
+	pmon_start(&pm[1], "writerd", s.writer);
+	pmon_start(&pm[2], "generator", 0);
+	acked0 = w.acked;
+	err0 = w.errors;
+	t0 = mono_us();
+	w.measuring = 1;
+	bench_sleep(b, (int64_t)(b->sz.write_secs * 1e6));
+	w.measuring = 0;
+	window = (double)(mono_us() - t0) / 1e6;
+	for (i = 0; i < 3; i++)
+		pmon_stop(&pm[i]);
+	rate = (double)(w.acked - acked0) / window;
+	perf_stop(b, "write-gatewayd", perf[0]);
+	perf_stop(b, "write-writerd", perf[1]);
+	w.running = 0;
+	if (cl_wait_answers(c, n, WRITE_DRAIN_US) == -1)
+		res_note(r, "some inserts were still unanswered at the end");
+	if ((st = stack_ctl(b, &s, "stats", NULL, NULL)) != NULL) {
+		double	 cm = json_num(st, "writer", "commits") -
+		    (double)commits0;
+		double	 mu = json_num(st, "writer", "mutations") -
+		    (double)muts0;
+
+		if (cm > 0)
+			res_fig(r, "mutations per group commit", "", mu / cm);
+		if (json_num(st, "writer", "checkpoint_max_us") > 0)
+			res_fig(r, "writerd longest checkpoint", "ms",
+			    json_num(st, "writer", "checkpoint_max_us") / 1000);
+		cJSON_Delete(st);
+	}
+	f = res_fig(r, "acknowledged mutations/s", "1/s", rate);
+	fig_baseline(f, base);
+	fig_aim(f, rate >= WRITE_AIM_RATE && rate / base >= WRITE_AIM_RATIO,
+	    ">= %.0f/s and >= %.2f x baseline", WRITE_AIM_RATE,
+	    WRITE_AIM_RATIO);
+	res_fig(r, "insert round trip p50", "ms",
+	    (double)hist_pct(&w.lat, 50) / 1000);
+	res_fig(r, "insert round trip p99", "ms",
+	    (double)hist_pct(&w.lat, 99) / 1000);
+	res_fig(r, "insert round trip max", "ms", (double)w.lat.max / 1000);
+	res_fig(r, "errors", "", (double)(w.errors - err0));
+	res_fig(r, "connections", "", n);
+	if (ordered > 0)
+		res_fig(r, "baseline with time-ordered ids", "1/s", ordered);
+	res_procs(r, "closed loop", pm, 3);
+	ret = 0;
+stop:
+	for (i = 0; c != NULL && i < n; i++)
+		cl_free(c[i]);
+	stack_remove(b, &s);
+done:
+	free(c);
+	buf_free(&w.msg);
+	return ret;
+}
