@@ -734,7 +734,7 @@ gc_stats(struct writerd *wd, cJSON *w)
  * running; with wait_ms 0 a busy WAL is simply left for the next time.
  * Fills *nlog and *nckpt (frames in the WAL, frames copied) as SQLite
  * reports them.  Returns 1 when the WAL was truncated, 0 when it was left
- * (busy), -1 on an error.
+ * as it was (busy, or nothing to do without a wait), -1 on an error.
  */
 int
 gc_checkpoint(struct writerd *wd, int wait_ms, int *nlog, int *nckpt)
@@ -750,7 +750,8 @@ gc_checkpoint(struct writerd *wd, int wait_ms, int *nlog, int *nckpt)
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		goto done;
 	ret = 0;
-	if (*nlog == 0 || (*nckpt < *nlog && wait_ms == 0))
+	/* Without a wait, only a WAL copied completely is worth a try. */
+	if (wait_ms == 0 && (*nlog == 0 || *nckpt < *nlog))
 		goto done;
 	sqlite3_busy_timeout(db, wait_ms);
 	rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE,

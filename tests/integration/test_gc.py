@@ -19,7 +19,7 @@ import subprocess
 import time
 
 from tvtest import (CTL, Client, RpcError, Stack, check, db_open, finish,
-                    run, wait_for)
+                    run, sanitizer_reports, wait_for)
 
 SCALE = float(os.environ.get("TINYVEX_TEST_SCALE", "1"))
 NDOCS = 100                     # messages
@@ -215,6 +215,21 @@ async def main(st):
     probe = asyncio.ensure_future(probe_writer(st, stop, samples))
     await asyncio.sleep(0.3)
     g0 = time.time()
+    # A first request whose client goes away: the run goes on, and the
+    # second request joins it.
+    gone = subprocess.Popen([CTL, "-r", st.dir, "gc", "--keep",
+                             "%gs" % RETENTION], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    running = await asyncio.get_event_loop().run_in_executor(
+        None, lambda: wait_for(lambda: (ctl(st, "stats") or {}).get(
+            "writer", {}).get("gc_phase", "idle") != "idle", 5, 0.01))
+    gone.kill()
+    gone.wait()
+    mid = ctl(st, "stats")["writer"]
+    check(running and mid.get("gc_phase") != "idle",
+          "GC goes on after its client went away (%s, cursor %s, %s "
+          "deleted so far)" % (mid.get("gc_phase"), mid.get("gc_cursor_ts"),
+                               mid.get("gc_run_deleted")))
     proc = await asyncio.create_subprocess_exec(
         CTL, "-j", "-r", st.dir, "gc", "--keep", "%gs" % RETENTION,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -369,6 +384,10 @@ async def main(st):
     await c2.close()
     await sub.close()
     await a.close()
+    st.stop()
+    bad = sanitizer_reports(st)
+    check(not bad, "no sanitizer report from the daemons%s"
+          % (": %s" % bad[:3] if bad else ""))
     print("test time %.1f s" % (time.time() - t_start))
 
 

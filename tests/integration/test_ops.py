@@ -15,7 +15,7 @@ import subprocess
 import time
 
 from tvtest import (CTL, Client, RpcError, Stack, check, finish, run,
-                    wait_for)
+                    sanitizer_reports, wait_for)
 
 SCALE = float(os.environ.get("TINYVEX_TEST_SCALE", "1"))
 JOURNAL_LIMIT = 4 * 1024 * 1024     # journal_size_limit in the test conf
@@ -491,6 +491,10 @@ async def main(st):
         st2.start_writer()
         st2.start_gateway()
         await restored(st2, acked, b, t_b)
+        st2.stop()
+        bad = sanitizer_reports(st) + sanitizer_reports(st2)
+        check(not bad, "no sanitizer report from the daemons%s"
+              % (": %s" % bad[:3] if bad else ""))
     finally:
         st2.cleanup()
     print("test time %.1f s" % (time.time() - t0))

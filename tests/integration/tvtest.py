@@ -517,3 +517,20 @@ def db_integrity(path, readonly=True):
         return con.execute("PRAGMA integrity_check").fetchone()[0]
     finally:
         con.close()
+
+
+def sanitizer_reports(st):
+    """Lines of AddressSanitizer, LeakSanitizer or UBSan reports found in
+    the daemons' logs of Stack st (always none without sanitizers)."""
+    marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+             "runtime error:")
+    out = []
+    for path in st.logs:
+        try:
+            with open(path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        out += [os.path.basename(path) + ": " + line
+                for line in text.splitlines() if any(m in line for m in marks)]
+    return out
