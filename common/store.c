@@ -216,6 +216,9 @@ store_open(const char *path, enum store_mode mode,
 		    opt->journal_size_limit : (uint64_t)64 * 1024 * 1024);
 		if (store_exec(st, sql) == -1)
 			goto sqlfail;
+		/* Room for the hot pages of the log, current state and indexes. */
+		if (store_exec(st, "PRAGMA cache_size = -65536") == -1)
+			goto sqlfail;
 		/* Checkpoints are run by writerd on its own schedule. */
 		sqlite3_wal_autocheckpoint(st->db, 0);
 		if (create_schema(st, err, errlen) == -1)

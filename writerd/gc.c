@@ -27,7 +27,7 @@
 #include "log.h"
 #include "writerd.h"
 
-#define GC_WORK_SHARE		75	/* % of gc_step for the rows; the */
+#define GC_WORK_SHARE		60	/* % of gc_step for the rows; the */
 					/* rest is left for the commit */
 #define GC_IDEM_BATCH		64	/* idempotency records a statement */
 #define GC_VACUUM_START		64	/* pages a vacuum step, at first */
@@ -266,6 +266,9 @@ gc_report(struct writerd *wd, struct buf *out)
 	h = cJSON_AddObjectToObject(r, "phase_us");
 	for (i = GC_DOCUMENTS; i < GC_NPHASES; i++)
 		add_int(h, gc_phase_names[i], g->phase_us[i]);
+	h = cJSON_AddObjectToObject(r, "phase_max_step_us");
+	for (i = GC_DOCUMENTS; i < GC_NPHASES; i++)
+		add_int(h, gc_phase_names[i], g->phase_max_us[i]);
 	add_int(r, "elapsed_us", mono_us() - g->started_us);
 	add_int(r, "complete", 1);
 	json_print(out, r);
@@ -397,6 +400,7 @@ gc_start(struct writerd *wd, int64_t keep_us, struct ctlconn *c,
 		memset(g->step_hist, 0, sizeof(g->step_hist));
 		memset(g->phase_steps, 0, sizeof(g->phase_steps));
 		memset(g->phase_us, 0, sizeof(g->phase_us));
+		memset(g->phase_max_us, 0, sizeof(g->phase_max_us));
 		/* Resume the walks where the last run left them. */
 		done = 0;
 		store_global_get_i64(wd->st, GC_KEY_DOCS, &done);
@@ -607,6 +611,8 @@ gc_account(struct writerd *wd, enum gc_phase phase, int64_t us,
 	g->step_hist[i]++;
 	g->phase_steps[phase]++;
 	g->phase_us[phase] += us;
+	if (us > g->phase_max_us[phase])
+		g->phase_max_us[phase] = us;
 	if (phase != GC_VACUUM)
 		return;
 	if (us > wd->conf.gc_step_us && g->vacuum_pages > GC_VACUUM_MIN)

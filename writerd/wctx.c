@@ -483,6 +483,8 @@ fail:
 	return -1;
 }
 
+#define ID_TIME_CHARS	10	/* leading id characters that are a time */
+
 int
 wctx_new_id(struct wctx *w, char out[STORE_ID_LEN + 1],
     struct tv_error *err)
@@ -490,13 +492,24 @@ wctx_new_id(struct wctx *w, char out[STORE_ID_LEN + 1],
 	static const char	 alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
 	sqlite3_stmt		*s = w->stmt[WS_ID_USED];
 	unsigned char		 r[STORE_ID_LEN];
+	uint64_t		 ms;
 	int			 i, tries, rc;
 
 	for (tries = 0; tries < 8; tries++) {
 		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
 			return tv_seterr(err, TV_INTERNAL, "no randomness");
-		/* 5 random bits a character: 130 bits. */
-		for (i = 0; i < STORE_ID_LEN; i++)
+		/*
+		 * The first 10 characters are the milliseconds of the ts (50
+		 * bits, in alphabet order), the other 16 random (80 bits):
+		 * new ids land next to each other in every B-tree keyed by
+		 * id instead of on a random page each.
+		 */
+		ms = (uint64_t)w->ts / 1000;
+		for (i = ID_TIME_CHARS - 1; i >= 0; i--) {
+			out[i] = alphabet[ms & 31];
+			ms >>= 5;
+		}
+		for (i = ID_TIME_CHARS; i < STORE_ID_LEN; i++)
 			out[i] = alphabet[r[i] & 31];
 		out[STORE_ID_LEN] = '\0';
 		sqlite3_bind_text(s, 1, out, -1, SQLITE_STATIC);

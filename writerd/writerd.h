@@ -148,6 +148,7 @@ struct gc_state {
 	uint64_t	 step_hist[GC_STEP_BUCKETS];	/* see gc.c */
 	uint64_t	 phase_steps[GC_NPHASES];
 	int64_t		 phase_us[GC_NPHASES];	/* time in each phase */
+	int64_t		 phase_max_us[GC_NPHASES];	/* its longest step */
 	char		 last_error[128];	/* why the last run failed */
 	/* Checkpoints when the WAL passes journal_size_limit. */
 	struct event	*ckpt_ev;	/* run one after this commit */

@@ -301,6 +301,27 @@ selected(const struct bench *b, const char *key)
 	return found;
 }
 
+/* The table also beside the JSON file: FILE.json gives FILE.txt. */
+static void
+table_file(struct bench *b, struct result *res, int n)
+{
+	char	 path[1024];
+	size_t	 len = strlen(b->out);
+	FILE	*f;
+
+	if (len < 5 || strcmp(b->out + len - 5, ".json") != 0 ||
+	    len >= sizeof(path))
+		return;
+	snprintf(path, sizeof(path), "%.*s.txt", (int)(len - 5), b->out);
+	if ((f = fopen(path, "w")) == NULL) {
+		log_warn("%s", path);
+		return;
+	}
+	fprintf(f, "%s\n", b->command);
+	report_table(f, res, n);
+	fclose(f);
+}
+
 static int
 check_exe(const char *path)
 {
@@ -386,6 +407,7 @@ main(int argc, char *argv[])
 	if (report_json(&b, res, n) == -1)
 		ok = 0;
 	report_table(stdout, res, n);
+	table_file(&b, res, n);
 	printf("\nresults: %s\n", b.out);
 	event_free(b.tick);
 	event_base_free(b.base);

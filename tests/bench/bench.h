@@ -32,6 +32,8 @@
 #define BENCH_GEN_BOUND_PCT	90.0	/* generator CPU that makes it the
 					   bottleneck */
 #define BENCH_READY_US		(20 * 1000000LL) /* daemons to come up */
+#define BENCH_CALL_US		(10 * 1000000LL) /* a setup call's answer */
+#define BENCH_OPEN_US		(30 * 1000000LL) /* a few connections */
 #define BENCH_OPEN_INFLIGHT	128	/* handshakes in flight at once */
 #define WSC_MAX_HEAD		4096	/* HTTP answer head */
 #define WSC_MAX_MESSAGE		(64 * 1024 * 1024) /* largest message read */

@@ -256,13 +256,13 @@ run_tinyvex(struct bench *b, struct result *r, int nsubs, int rate,
 		return -1;
 	}
 	buf_init(&doc);
-	if ((setup = cl_open_wait(b, s.port, NULL, NULL, 10000000)) == NULL) {
+	if ((setup = cl_open_wait(b, s.port, NULL, NULL, BENCH_CALL_US)) == NULL) {
 		res_fail(r, "cannot connect");
 		goto done;
 	}
 	buf_printf(&doc, "{\"udfPath\":\"db/insert\",\"args\":{\"table\":"
 	    "\"fan\",\"doc\":{\"seq\":0,\"body\":\"%s\"}}}", f->body);
-	a = cl_call_wait(setup, "tinyvex/mutation", doc.data, 10000000);
+	a = cl_call_wait(setup, "tinyvex/mutation", doc.data, BENCH_CALL_US);
 	if (!cJSON_IsString(json_get(json_get(a, "result"), "value"))) {
 		cJSON_Delete(a);
 		res_fail(r, "cannot insert the document");

@@ -137,7 +137,7 @@ sc_idle(struct bench *b, struct result *r)
 		return -1;
 	}
 	ids = xcalloc((size_t)n, sizeof(*ids));
-	if ((setup = cl_open_wait(b, s.port, NULL, NULL, 10000000)) == NULL ||
+	if ((setup = cl_open_wait(b, s.port, NULL, NULL, BENCH_CALL_US)) == NULL ||
 	    cl_insert_many(setup, "idle", n, gen_doc, NULL, ids,
 	    IDLE_OPEN_US) == -1) {
 		res_fail(r, "cannot insert %d documents", n);

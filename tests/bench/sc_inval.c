@@ -222,7 +222,7 @@ run_tinyvex(struct bench *b, struct result *r, int n, double *one,
 		res_fail(r, "daemons did not start");
 		goto out;
 	}
-	if ((setup = cl_open_wait(b, s.port, NULL, NULL, 10000000)) == NULL ||
+	if ((setup = cl_open_wait(b, s.port, NULL, NULL, BENCH_CALL_US)) == NULL ||
 	    cl_insert_many(setup, "inv", n, gen_doc, NULL, x.ids,
 	    INVAL_WAIT_US) == -1) {
 		res_fail(r, "cannot insert %d documents", n);
@@ -250,7 +250,7 @@ run_tinyvex(struct bench *b, struct result *r, int n, double *one,
 	r0 = reruns(&s);
 	snprintf(req, sizeof(req), "{\"udfPath\":\"db/patch\",\"args\":"
 	    "{\"table\":\"inv\",\"id\":\"%s\",\"set\":{\"v\":-1}}}", x.ids[0]);
-	a = cl_call_wait(setup, "tinyvex/mutation", req, 10000000);
+	a = cl_call_wait(setup, "tinyvex/mutation", req, BENCH_CALL_US);
 	if (a == NULL || json_get(a, "result") == NULL) {
 		cJSON_Delete(a);
 		res_fail(r, "a patch failed");

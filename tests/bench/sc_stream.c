@@ -403,7 +403,7 @@ run_tinyvex(struct bench *b, struct result *r, struct stream *s)
 	}
 	g.nthreads = s->nthreads;
 	ids = xcalloc((size_t)s->nthreads, sizeof(*ids));
-	if ((setup = cl_open_wait(b, st.port, NULL, NULL, 10000000)) == NULL ||
+	if ((setup = cl_open_wait(b, st.port, NULL, NULL, BENCH_CALL_US)) == NULL ||
 	    cl_insert_many(setup, "threads", s->nthreads, gen_thread, NULL,
 	    NULL, STREAM_WAIT_US) == -1 ||
 	    cl_insert_many(setup, "messages", s->nthreads *
@@ -416,7 +416,7 @@ run_tinyvex(struct bench *b, struct result *r, struct stream *s)
 	for (i = 0; i < s->nthreads; i++) {
 		strlcpy_tv(s->st[i].id, ids[i], sizeof(s->st[i].id));
 		if ((s->st[i].c = cl_open_wait(b, st.port, NULL, NULL,
-		    10000000)) == NULL) {
+		    BENCH_CALL_US)) == NULL) {
 			res_fail(r, "cannot connect a streamer");
 			goto done;
 		}

@@ -18,6 +18,7 @@
 #define WRITE_AIM_RATIO		0.35	/* of the baseline */
 #define WRITE_WARM_US		(1000 * 1000)
 #define WRITE_DRAIN_US		(20 * 1000000)
+#define WRITE_BASE_CACHE	"65536"	/* KiB: the baseline's page cache */
 
 struct wstate {
 	int		 running;
@@ -82,7 +83,7 @@ baseline(struct bench *b, struct result *r, int ordered)
 	argv[1] = "baseline";
 	argv[2] = dir;
 	argv[3] = rows;
-	argv[4] = ordered ? "65536" : NULL;
+	argv[4] = ordered ? WRITE_BASE_CACHE : NULL;
 	argv[5] = ordered ? "ordered" : NULL;
 	argv[6] = NULL;
 	j = run_json(argv, &secs, &cpu, &rss);
@@ -140,14 +141,14 @@ sc_write(struct bench *b, struct result *r)
 		goto done;
 	}
 	c = xcalloc((size_t)n, sizeof(*c));
-	if (cl_open_many(b, s.port, c, n, 1, NULL, NULL, 30000000) == -1) {
+	if (cl_open_many(b, s.port, c, n, 1, NULL, NULL, BENCH_OPEN_US) == -1) {
 		res_fail(r, "cannot open %d connections", n);
 		goto stop;
 	}
 	/* The first insert creates the table. */
 	a = cl_call_wait(c[0], "tinyvex/mutation", "{\"udfPath\":\"db/insert\","
 	    "\"args\":{\"table\":\"bench\",\"doc\":{\"first\":true}}}",
-	    10000000);
+	    BENCH_CALL_US);
 	if (a == NULL || json_get(a, "result") == NULL) {
 		cJSON_Delete(a);
 		res_fail(r, "the first insert failed");

@@ -258,10 +258,11 @@ async def main(st):
     max_step = gc.get("max_step_us", 1 << 40)
     max_cpu = gc.get("max_step_cpu_us", 1 << 40)
     print("GC: %d steps, longest %d us (goal %d us, %d us on the CPU), "
-          "mean %d us, histogram %s, phases %s"
-          % (gc.get("steps", 0), max_step, STEP_GOAL_US, max_cpu,
-             gc.get("mean_step_us", 0), gc.get("step_us"),
-             gc.get("phase_us")), flush=True)
+          "mean %d us, histogram %s, time per phase %s, longest step per "
+          "phase %s" % (gc.get("steps", 0), max_step, STEP_GOAL_US, max_cpu,
+                        gc.get("mean_step_us", 0), gc.get("step_us"),
+                        gc.get("phase_us"), gc.get("phase_max_step_us")),
+          flush=True)
     check(max_cpu <= STEP_MAX_US,
           "no GC step worked over %d ms (longest %.1f ms of CPU)"
           % (STEP_MAX_US // 1000, max_cpu / 1000))
