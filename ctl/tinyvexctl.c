@@ -26,7 +26,7 @@
 #include "util.h"
 
 #define CTL_TIMEOUT_MS		(10 * 1000)	/* wait for most replies */
-#define CTL_SLOW_TIMEOUT_MS	(30 * 1000)	/* gc and backup */
+#define CTL_SLOW_TIMEOUT_MS	(600 * 1000)	/* gc and backup: long runs */
 #define CTL_SEQ			1		/* the one request's number */
 #define CTL_REPLY_SLACK		64	/* msgpack array, bool, str headers */
 #define CTL_CMD_WORDS		2	/* longest command name, in words */
