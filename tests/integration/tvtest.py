@@ -170,6 +170,11 @@ class Stack:
 
     def cleanup(self):
         self.stop()
+        reports = sanitizer_reports(self)
+        for line in reports[:20]:
+            print("  " + line, flush=True)
+        if os.environ.get("TINYVEX_SANITIZED") or reports:
+            check(not reports, "no sanitizer reports in the daemons' logs (%d)" % len(reports))
         if failures:
             self.dump_logs()
         if not self.keep:
