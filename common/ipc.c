@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "ipc.h"
 #include "log.h"
 #include "util.h"
@@ -599,4 +601,28 @@ ipc_end(struct ipc_reader *r)
 	if (r->failed || r->off != r->len)
 		return ipc_fail(r);
 	return 0;
+}
+
+int
+ipc_evbuffer_frame(struct evbuffer *in, size_t maxlen, struct ipc_hdr *hdr,
+    const unsigned char **frame)
+{
+	const unsigned char	*p;
+	size_t			 avail, need;
+
+	avail = evbuffer_get_length(in);
+	if (avail < IPC_HDR_LEN)
+		return 0;
+	p = evbuffer_pullup(in, IPC_HDR_LEN);
+	need = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 |
+	    p[3];
+	if (need < IPC_HDR_LEN || need > maxlen || need > IPC_MAX_FRAME)
+		return -1;
+	if (avail < need)
+		return 0;
+	p = evbuffer_pullup(in, (ssize_t)need);
+	if (ipc_frame_peek(p, need, maxlen, hdr) <= 0)
+		return -1;
+	*frame = p;
+	return 1;
 }

@@ -47,6 +47,18 @@ struct ipc_hdr {
 long	 ipc_frame_peek(const unsigned char *p, size_t avail, size_t maxlen,
 	    struct ipc_hdr *hdr);
 
+struct evbuffer;
+
+/*
+ * The next whole frame at the start of a receive evbuffer, made
+ * contiguous: returns 1 with *hdr and *frame (header included; valid until
+ * the caller drains hdr->len bytes), 0 when no whole frame is there yet,
+ * -1 when the header is invalid (as ipc_frame_peek says).  The length is
+ * checked from the header alone, before anything is pulled up.
+ */
+int	 ipc_evbuffer_frame(struct evbuffer *in, size_t maxlen,
+	    struct ipc_hdr *hdr, const unsigned char **frame);
+
 /* A message under construction. */
 struct ipc_msg {
 	struct buf	 frame;		/* header placeholder, then the body */

@@ -361,26 +361,18 @@ up_read(struct bufferevent *bev, void *arg)
 {
 	struct gateway	*gw = arg;
 	struct evbuffer	*in = bufferevent_get_input(bev);
-	struct ipc_hdr	 h;
-	unsigned char	*p;
-	size_t		 avail, need;
+	struct ipc_hdr		 h;
+	const unsigned char	*p;
+	int			 rc;
 
-	while ((avail = evbuffer_get_length(in)) >= IPC_HDR_LEN) {
-		p = evbuffer_pullup(in, IPC_HDR_LEN);
-		need = (size_t)p[0] << 24 | (size_t)p[1] << 16 |
-		    (size_t)p[2] << 8 | p[3];
-		if (need < IPC_HDR_LEN || need > IPC_MAX_WR_FRAME)
-			fatalx("bad frame header from writerd");
-		if (avail < need)
-			return;
-		p = evbuffer_pullup(in, (ssize_t)need);
-		if (ipc_frame_peek(p, need, IPC_MAX_WR_FRAME, &h) <= 0)
-			fatalx("bad frame from writerd");
-		handle_frame(gw, &h, p + IPC_HDR_LEN, need - IPC_HDR_LEN);
+	while ((rc = ipc_evbuffer_frame(in, IPC_MAX_WR_FRAME, &h, &p)) == 1) {
+		handle_frame(gw, &h, p + IPC_HDR_LEN, h.len - IPC_HDR_LEN);
 		if (gw->up.bev != bev)
 			return;
-		evbuffer_drain(in, need);
+		evbuffer_drain(in, h.len);
 	}
+	if (rc == -1)
+		fatalx("bad frame header from writerd");
 	session_flush_all(gw);
 }
 

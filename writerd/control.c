@@ -438,26 +438,18 @@ ctl_read(struct bufferevent *bev, void *arg)
 {
 	struct ctlconn	*c = arg;
 	struct evbuffer	*in = bufferevent_get_input(bev);
-	struct ipc_hdr	 h;
-	unsigned char	*p;
-	size_t		 avail, need;
+	struct ipc_hdr		 h;
+	const unsigned char	*p;
+	int			 rc;
 
-	while ((avail = evbuffer_get_length(in)) >= IPC_HDR_LEN) {
-		p = evbuffer_pullup(in, IPC_HDR_LEN);
-		need = (size_t)p[0] << 24 | (size_t)p[1] << 16 |
-		    (size_t)p[2] << 8 | p[3];
-		if (need < IPC_HDR_LEN || need > CTL_MAX_FRAME)
-			goto bad;
-		if (avail < need)
-			return;
-		p = evbuffer_pullup(in, (ssize_t)need);
-		if (ipc_frame_peek(p, need, CTL_MAX_FRAME, &h) <= 0 ||
-		    ctl_handle(c, &h, p + IPC_HDR_LEN, need - IPC_HDR_LEN)
+	while ((rc = ipc_evbuffer_frame(in, CTL_MAX_FRAME, &h, &p)) == 1) {
+		if (ctl_handle(c, &h, p + IPC_HDR_LEN, h.len - IPC_HDR_LEN)
 		    == -1)
 			goto bad;
-		evbuffer_drain(in, need);
+		evbuffer_drain(in, h.len);
 	}
-	return;
+	if (rc == 0)
+		return;
 bad:
 	log_warnx("control: malformed request from uid %d, closing",
 	    (int)c->uid);

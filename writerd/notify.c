@@ -396,23 +396,13 @@ gw_read(struct bufferevent *bev, void *arg)
 	struct gwlink		*gw = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	struct ipc_hdr		 h;
-	unsigned char		*p;
-	size_t			 avail, need;
+	const unsigned char	*p;
 	int			 n, rc;
 
 	for (n = 0; n < NOTIFY_FRAMES_PER_EVENT; n++) {
-		avail = evbuffer_get_length(in);
-		if (avail < IPC_HDR_LEN)
+		if ((rc = ipc_evbuffer_frame(in, IPC_MAX_GW_FRAME, &h, &p)) == 0)
 			return;
-		p = evbuffer_pullup(in, IPC_HDR_LEN);
-		need = (size_t)p[0] << 24 | (size_t)p[1] << 16 |
-		    (size_t)p[2] << 8 | p[3];
-		if (need < IPC_HDR_LEN || need > IPC_MAX_GW_FRAME)
-			goto bad;
-		if (avail < need)
-			return;
-		p = evbuffer_pullup(in, (ssize_t)need);
-		if (ipc_frame_peek(p, need, IPC_MAX_GW_FRAME, &h) <= 0)
+		if (rc == -1)
 			goto bad;
 		rc = handle_frame(gw, &h, p + IPC_HDR_LEN,
 		    h.len - IPC_HDR_LEN);
