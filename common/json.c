@@ -6,6 +6,7 @@
  * printers are our own: cJSON prints large integers in exponent form.
  * The UTF-8 helpers serve the WebSocket layer and transition chunking.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -566,4 +567,13 @@ utf8_cut(const char *s, size_t len, size_t max)
 	while (n > 0 && n < len && ((unsigned char)s[n] & 0xc0) == 0x80)
 		n--;
 	return n;
+}
+
+void
+json_add_int(cJSON *obj, const char *name, int64_t v)
+{
+	char	 tmp[24];
+
+	snprintf(tmp, sizeof(tmp), "%" PRId64, v);
+	cJSON_AddItemToObject(obj, name, cJSON_CreateRaw(tmp));
 }

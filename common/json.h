@@ -50,6 +50,12 @@ void	 json_print_canonical(struct buf *, const cJSON *);
 void	 json_print_string(struct buf *, const char *, size_t);
 void	 json_print_number(struct buf *, double);
 
+/*
+ * Add an integer member as raw text, so it prints exact and never in
+ * exponent form (cJSON would print a double).
+ */
+void	 json_add_int(cJSON *obj, const char *name, int64_t v);
+
 /* Case-sensitive member lookup; NULL when obj is not an object. */
 cJSON	*json_get(const cJSON *obj, const char *key);
 /* Nesting depth as json_parse counts it. */

@@ -73,16 +73,6 @@ static const struct {
 static void	ctl_read(struct bufferevent *, void *);
 static void	ctl_event(struct bufferevent *, short, void *);
 
-static void
-add_int(cJSON *o, const char *name, int64_t v)
-{
-	char	 tmp[24];
-
-	/* Integers as raw text: exact, never in exponent form. */
-	snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-	cJSON_AddItemToObject(o, name, cJSON_CreateRaw(tmp));
-}
-
 static int64_t
 file_size(const char *path, const char *suffix)
 {
@@ -125,12 +115,12 @@ do_status(struct writerd *wd, const struct ctl_args *a, cJSON *r,
 	(void)errlen;
 	cJSON_AddStringToObject(r, "status", wd->stopping ? "stopping" :
 	    "running");
-	add_int(r, "pid", getpid());
-	add_int(r, "ts", wd->max_ts);
-	add_int(r, "uptime_us", now_us() - wd->stats.started_us);
+	json_add_int(r, "pid", getpid());
+	json_add_int(r, "ts", wd->max_ts);
+	json_add_int(r, "uptime_us", now_us() - wd->stats.started_us);
 	cJSON_AddStringToObject(r, "database", wd->dbpath);
-	add_int(r, "gateways", (int64_t)gateway_count(wd));
-	add_int(r, "queued", (int64_t)queue_length(wd));
+	json_add_int(r, "gateways", (int64_t)gateway_count(wd));
+	json_add_int(r, "queued", (int64_t)queue_length(wd));
 	return 0;
 }
 
@@ -162,43 +152,43 @@ do_stats(struct writerd *wd, const struct ctl_args *a, cJSON *r, char *err,
 	(void)err;
 	(void)errlen;
 	w = cJSON_AddObjectToObject(r, "writer");
-	add_int(w, "pid", getpid());
-	add_int(w, "ts", wd->max_ts);
-	add_int(w, "uptime_us", now_us() - s->started_us);
-	add_int(w, "commits", (int64_t)s->commits);
-	add_int(w, "mutations", (int64_t)s->mutations);
-	add_int(w, "mutations_ok", (int64_t)s->mutations_ok);
-	add_int(w, "replays", (int64_t)s->replays);
+	json_add_int(w, "pid", getpid());
+	json_add_int(w, "ts", wd->max_ts);
+	json_add_int(w, "uptime_us", now_us() - s->started_us);
+	json_add_int(w, "commits", (int64_t)s->commits);
+	json_add_int(w, "mutations", (int64_t)s->mutations);
+	json_add_int(w, "mutations_ok", (int64_t)s->mutations_ok);
+	json_add_int(w, "replays", (int64_t)s->replays);
 	cJSON_AddNumberToObject(w, "mutations_per_s", s->rate);
-	add_int(w, "group_max", (int64_t)s->group_max);
+	json_add_int(w, "group_max", (int64_t)s->group_max);
 	page = pragma_int(wd, "PRAGMA page_size");
-	add_int(w, "db_bytes", file_size(wd->dbpath, ""));
-	add_int(w, "wal_bytes", file_size(wd->dbpath, "-wal"));
-	add_int(w, "free_bytes", pragma_int(wd, "PRAGMA freelist_count") *
+	json_add_int(w, "db_bytes", file_size(wd->dbpath, ""));
+	json_add_int(w, "wal_bytes", file_size(wd->dbpath, "-wal"));
+	json_add_int(w, "free_bytes", pragma_int(wd, "PRAGMA freelist_count") *
 	    page);
-	add_int(w, "revisions", pragma_int(wd,
+	json_add_int(w, "revisions", pragma_int(wd,
 	    "SELECT count(*) FROM documents"));
-	add_int(w, "documents", pragma_int(wd,
+	json_add_int(w, "documents", pragma_int(wd,
 	    "SELECT count(*) FROM current_documents"));
 	gc_stats(wd, w);
-	add_int(w, "checkpoints", (int64_t)s->checkpoints);
-	add_int(w, "checkpoints_truncated",
+	json_add_int(w, "checkpoints", (int64_t)s->checkpoints);
+	json_add_int(w, "checkpoints_truncated",
 	    (int64_t)s->checkpoints_truncated);
-	add_int(w, "wal_peak_bytes", s->wal_peak_bytes);
-	add_int(w, "checkpoint_max_us", s->checkpoint_max_us);
-	add_int(w, "gateways_dropped", (int64_t)s->gateways_dropped);
-	add_int(w, "bad_frames", (int64_t)s->bad_frames);
+	json_add_int(w, "wal_peak_bytes", s->wal_peak_bytes);
+	json_add_int(w, "checkpoint_max_us", s->checkpoint_max_us);
+	json_add_int(w, "gateways_dropped", (int64_t)s->gateways_dropped);
+	json_add_int(w, "bad_frames", (int64_t)s->bad_frames);
 	gws = cJSON_AddArrayToObject(r, "gateways");
 	TAILQ_FOREACH(gw, &wd->gateways, entry) {
 		if (!gw->ready)
 			continue;
 		g = cJSON_CreateObject();
 		cJSON_AddStringToObject(g, "id", gw->name);
-		add_int(g, "pid", gw->pid);
+		json_add_int(g, "pid", gw->pid);
 		if (gw->stats != NULL && (gs = json_parse(gw->stats,
 		    strlen(gw->stats), 8, &jerr)) != NULL) {
 			cJSON_AddItemToObject(g, "stats", gs);
-			add_int(g, "stats_age_ms",
+			json_add_int(g, "stats_age_ms",
 			    (mono_us() - gw->stats_at) / 1000);
 		}
 		cJSON_AddItemToArray(gws, g);
@@ -219,10 +209,10 @@ do_checkpoint(struct writerd *wd, const struct ctl_args *a, cJSON *r,
 		    sqlite3_errmsg(wd->st->db));
 		return -1;
 	}
-	add_int(r, "wal_frames", nlog);
-	add_int(r, "checkpointed_frames", nckpt);
-	add_int(r, "truncated", rc);
-	add_int(r, "wal_bytes", file_size(wd->dbpath, "-wal"));
+	json_add_int(r, "wal_frames", nlog);
+	json_add_int(r, "checkpointed_frames", nckpt);
+	json_add_int(r, "truncated", rc);
+	json_add_int(r, "wal_bytes", file_size(wd->dbpath, "-wal"));
 	return 0;
 }
 
@@ -262,7 +252,7 @@ do_schema_reload(struct writerd *wd, const struct ctl_args *a, cJSON *r,
 		snprintf(err, errlen, "%s", e.message);
 		return -1;
 	}
-	add_int(r, "catalog_version", wd->catalog_version);
+	json_add_int(r, "catalog_version", wd->catalog_version);
 	return 0;
 }
 
@@ -321,8 +311,8 @@ do_backup(struct writerd *wd, const struct ctl_args *a, cJSON *r,
 		return -1;
 	}
 	cJSON_AddStringToObject(r, "path", a->argv[0]);
-	add_int(r, "ts", wd->max_ts);
-	add_int(r, "bytes", file_size(a->argv[0], ""));
+	json_add_int(r, "ts", wd->max_ts);
+	json_add_int(r, "bytes", file_size(a->argv[0], ""));
 	return 0;
 }
 

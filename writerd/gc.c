@@ -107,16 +107,6 @@ static void	gc_step(evutil_socket_t, short, void *);
 static void	gc_ckpt_event(evutil_socket_t, short, void *);
 static int	gc_wal_hook(void *, sqlite3 *, const char *, int);
 
-static void
-add_int(cJSON *o, const char *name, int64_t v)
-{
-	char	 tmp[24];
-
-	/* Integers as raw text: exact, never in exponent form. */
-	snprintf(tmp, sizeof(tmp), "%" PRId64, v);
-	cJSON_AddItemToObject(o, name, cJSON_CreateRaw(tmp));
-}
-
 /* CPU time of this thread, microseconds: a step's own work. */
 static int64_t
 cpu_us(void)
@@ -247,30 +237,30 @@ gc_report(struct writerd *wd, struct buf *out)
 	size_t		 i;
 
 	r = cJSON_CreateObject();
-	add_int(r, "retention_floor", g->floor);
-	add_int(r, "revisions_deleted", (int64_t)g->deleted_docs);
-	add_int(r, "index_entries_deleted", (int64_t)g->deleted_idx);
-	add_int(r, "idempotency_deleted", (int64_t)g->deleted_idem);
-	add_int(r, "pages_freed", g->pages_freed);
-	add_int(r, "steps", (int64_t)g->steps);
-	add_int(r, "max_step_us", g->max_step_us);
-	add_int(r, "max_step_cpu_us", g->max_step_cpu_us);
-	add_int(r, "mean_step_us", g->steps > 0 ?
+	json_add_int(r, "retention_floor", g->floor);
+	json_add_int(r, "revisions_deleted", (int64_t)g->deleted_docs);
+	json_add_int(r, "index_entries_deleted", (int64_t)g->deleted_idx);
+	json_add_int(r, "idempotency_deleted", (int64_t)g->deleted_idem);
+	json_add_int(r, "pages_freed", g->pages_freed);
+	json_add_int(r, "steps", (int64_t)g->steps);
+	json_add_int(r, "max_step_us", g->max_step_us);
+	json_add_int(r, "max_step_cpu_us", g->max_step_cpu_us);
+	json_add_int(r, "mean_step_us", g->steps > 0 ?
 	    g->step_total_us / (int64_t)g->steps : 0);
 	h = cJSON_AddObjectToObject(r, "step_us");
 	for (i = 0; i < GC_STEP_BUCKETS; i++)
-		add_int(h, gc_buckets[i].name, (int64_t)g->step_hist[i]);
+		json_add_int(h, gc_buckets[i].name, (int64_t)g->step_hist[i]);
 	h = cJSON_AddObjectToObject(r, "phase_steps");
 	for (i = GC_DOCUMENTS; i < GC_NPHASES; i++)
-		add_int(h, gc_phase_names[i], (int64_t)g->phase_steps[i]);
+		json_add_int(h, gc_phase_names[i], (int64_t)g->phase_steps[i]);
 	h = cJSON_AddObjectToObject(r, "phase_us");
 	for (i = GC_DOCUMENTS; i < GC_NPHASES; i++)
-		add_int(h, gc_phase_names[i], g->phase_us[i]);
+		json_add_int(h, gc_phase_names[i], g->phase_us[i]);
 	h = cJSON_AddObjectToObject(r, "phase_max_step_us");
 	for (i = GC_DOCUMENTS; i < GC_NPHASES; i++)
-		add_int(h, gc_phase_names[i], g->phase_max_us[i]);
-	add_int(r, "elapsed_us", mono_us() - g->started_us);
-	add_int(r, "complete", 1);
+		json_add_int(h, gc_phase_names[i], g->phase_max_us[i]);
+	json_add_int(r, "elapsed_us", mono_us() - g->started_us);
+	json_add_int(r, "complete", 1);
 	json_print(out, r);
 	cJSON_Delete(r);
 }
@@ -708,11 +698,11 @@ gc_stats(struct writerd *wd, cJSON *w)
 	int64_t		 floor = 0;
 
 	store_global_get_i64(wd->st, GC_KEY_FLOOR, &floor);
-	add_int(w, "retention_floor", floor);
-	add_int(w, "gc_runs", (int64_t)wd->stats.gc_runs);
-	add_int(w, "gc_deleted", (int64_t)wd->stats.gc_deleted);
-	add_int(w, "gc_steps", (int64_t)wd->stats.gc_steps);
-	add_int(w, "gc_max_step_us", wd->stats.gc_max_step_us);
+	json_add_int(w, "retention_floor", floor);
+	json_add_int(w, "gc_runs", (int64_t)wd->stats.gc_runs);
+	json_add_int(w, "gc_deleted", (int64_t)wd->stats.gc_deleted);
+	json_add_int(w, "gc_steps", (int64_t)wd->stats.gc_steps);
+	json_add_int(w, "gc_max_step_us", wd->stats.gc_max_step_us);
 	cJSON_AddStringToObject(w, "gc_phase", gc_phase_names[g->phase]);
 	if (g->phase == GC_IDLE) {
 		if (g->last_error[0] != '\0')
@@ -721,14 +711,14 @@ gc_stats(struct writerd *wd, cJSON *w)
 		return;
 	}
 	/* Progress of the run in progress. */
-	add_int(w, "gc_floor", g->floor);
-	add_int(w, "gc_cursor_ts", g->phase == GC_DOCUMENTS ? g->doc_ts :
+	json_add_int(w, "gc_floor", g->floor);
+	json_add_int(w, "gc_cursor_ts", g->phase == GC_DOCUMENTS ? g->doc_ts :
 	    g->phase == GC_INDEXES ? g->idx_ts : g->floor);
-	add_int(w, "gc_run_deleted", (int64_t)(g->deleted_docs +
+	json_add_int(w, "gc_run_deleted", (int64_t)(g->deleted_docs +
 	    g->deleted_idx + g->deleted_idem));
-	add_int(w, "gc_run_steps", (int64_t)g->steps);
-	add_int(w, "gc_run_max_step_us", g->max_step_us);
-	add_int(w, "gc_run_elapsed_us", mono_us() - g->started_us);
+	json_add_int(w, "gc_run_steps", (int64_t)g->steps);
+	json_add_int(w, "gc_run_max_step_us", g->max_step_us);
+	json_add_int(w, "gc_run_elapsed_us", mono_us() - g->started_us);
 }
 
 /*

@@ -197,18 +197,44 @@ creation_of(const cJSON *doc)
 	return cJSON_IsNumber(ct) ? ct->valuedouble : 0;
 }
 
+/*
+ * Write a new revision of the document args name: its fields are user's
+ * (or, with user NULL, the current document's) with set merged in and
+ * unset removed; _id and _creationTime are kept.  The value is null.
+ */
+static int
+rewrite(struct wctx *w, const cJSON *args, const cJSON *user,
+    const cJSON *set, const cJSON *unset, struct buf *value,
+    struct tv_error *err)
+{
+	const struct store_table	*t;
+	const char			*id;
+	cJSON				*old = NULL, *doc = NULL;
+	int64_t				 old_ts;
+	int				 ret = -1;
+
+	if (target(w, args, &t, &id, &old, &old_ts, err) == -1)
+		goto done;
+	doc = make_doc(id, creation_of(old), user != NULL ? user : old, set,
+	    unset);
+	if (check_size(w, doc, err) == -1 ||
+	    wctx_write(w, t, id, old, old_ts, doc, err) == -1)
+		goto done;
+	buf_adds(value, "null");
+	ret = 0;
+done:
+	cJSON_Delete(old);
+	cJSON_Delete(doc);
+	return ret;
+}
+
 static int
 do_patch(struct wctx *w, const cJSON *args, struct buf *value,
     struct tv_error *err)
 {
 	static const char *const allowed[] = { "table", "id", "set", "unset",
 	    NULL };
-	const struct store_table	*t;
-	const char			*id;
-	const cJSON			*set, *unset, *u;
-	cJSON				*old = NULL, *doc = NULL;
-	int64_t				 old_ts;
-	int				 ret = -1;
+	const cJSON	*set, *unset, *u;
 
 	if (udf_check_members(args, allowed, err) == -1)
 		return -1;
@@ -231,18 +257,7 @@ do_patch(struct wctx *w, const cJSON *args, struct buf *value,
 				    u->valuestring);
 		}
 	}
-	if (target(w, args, &t, &id, &old, &old_ts, err) == -1)
-		goto done;
-	doc = make_doc(id, creation_of(old), old, set, unset);
-	if (check_size(w, doc, err) == -1 ||
-	    wctx_write(w, t, id, old, old_ts, doc, err) == -1)
-		goto done;
-	buf_adds(value, "null");
-	ret = 0;
-done:
-	cJSON_Delete(old);
-	cJSON_Delete(doc);
-	return ret;
+	return rewrite(w, args, NULL, set, unset, value, err);
 }
 
 static int
@@ -250,30 +265,14 @@ do_replace(struct wctx *w, const cJSON *args, struct buf *value,
     struct tv_error *err)
 {
 	static const char *const allowed[] = { "table", "id", "doc", NULL };
-	const struct store_table	*t;
-	const char			*id;
-	const cJSON			*user;
-	cJSON				*old = NULL, *doc = NULL;
-	int64_t				 old_ts;
-	int				 ret = -1;
+	const cJSON	*user;
 
 	if (udf_check_members(args, allowed, err) == -1)
 		return -1;
 	user = json_get(args, "doc");
 	if (check_user_doc(w, user, "doc", err) == -1)
 		return -1;
-	if (target(w, args, &t, &id, &old, &old_ts, err) == -1)
-		goto done;
-	doc = make_doc(id, creation_of(old), user, NULL, NULL);
-	if (check_size(w, doc, err) == -1 ||
-	    wctx_write(w, t, id, old, old_ts, doc, err) == -1)
-		goto done;
-	buf_adds(value, "null");
-	ret = 0;
-done:
-	cJSON_Delete(old);
-	cJSON_Delete(doc);
-	return ret;
+	return rewrite(w, args, user, NULL, NULL, value, err);
 }
 
 static int
