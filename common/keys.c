@@ -67,6 +67,24 @@ append_payload(struct buf *out, const char *s, size_t len)
 	buf_add(out, key_str_end, sizeof(key_str_end));
 }
 
+int
+key_doc_id(const void *key, size_t len, size_t idlen, char *out)
+{
+	const unsigned char	*p = key;
+	size_t			 at;
+
+	if (len < 1 + idlen + sizeof(key_str_end))
+		return -1;
+	at = len - sizeof(key_str_end) - idlen;
+	if (p[at - 1] != KEY_TAG_STRING || memcmp(p + len -
+	    sizeof(key_str_end), key_str_end, sizeof(key_str_end)) != 0 ||
+	    memchr(p + at, KEY_END, idlen) != NULL)
+		return -1;
+	memcpy(out, p + at, idlen);
+	out[idlen] = '\0';
+	return 0;
+}
+
 void
 key_append_string(struct buf *out, const char *s, size_t len)
 {

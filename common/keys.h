@@ -100,6 +100,15 @@ cJSON	*key_decode_value(const unsigned char *p, size_t len, size_t *used);
 int	 key_skip_value(const unsigned char *p, size_t len, size_t *used);
 
 /*
+ * The document id a stored key ends with.  Every key of an index ends with
+ * its document's id, a string of idlen characters that never holds a NUL,
+ * so it sits at a fixed distance from the end and the tables need not
+ * store it again.  Copies it and a NUL to out (idlen + 1 bytes) and
+ * returns 0, or -1 when the key does not end with such a string.
+ */
+int	 key_doc_id(const void *key, size_t len, size_t idlen, char *out);
+
+/*
  * Decode a whole key: a sequence of values that must use every byte.
  * Returns a new cJSON array, or NULL when malformed.
  */

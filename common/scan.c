@@ -162,6 +162,17 @@ stmt_done(sqlite3_stmt *s)
 	sqlite3_clear_bindings(s);
 }
 
+/* The id at the end of a stored key; a key without one is damage. */
+static int
+key_id(const void *key, size_t len, char id[STORE_ID_LEN + 1])
+{
+	if (key_doc_id(key, len, STORE_ID_LEN, id) == 0)
+		return 0;
+	log_warnx("%s: index entry whose key does not end with an id",
+	    __func__);
+	return -1;
+}
+
 /* The current state: index entries joined to their documents. */
 static int64_t
 scan_current(struct store *st, const struct scan_range *r, scan_cb cb,
@@ -169,7 +180,8 @@ scan_current(struct store *st, const struct scan_range *r, scan_cb cb,
 {
 	sqlite3_stmt	*s, *d = st->stmt[ST_CUR_DOC_GET];
 	struct buf	 last;
-	const char	*id, *json;
+	const char	*json;
+	char		 id[STORE_ID_LEN + 1];
 	int64_t		 n = 0;
 	int		 rc, cbrc = 0, complete = 1;
 
@@ -181,7 +193,8 @@ scan_current(struct store *st, const struct scan_range *r, scan_cb cb,
 		buf_reset(&last);
 		buf_add(&last, sqlite3_column_blob(s, 0),
 		    (size_t)sqlite3_column_bytes(s, 0));
-		id = (const char *)sqlite3_column_text(s, 1);
+		if (key_id(last.data, last.len, id) == -1)
+			goto fail;
 		sqlite3_bind_text(d, 1, id, -1, SQLITE_STATIC);
 		if (sqlite3_step(d) != SQLITE_ROW) {
 			log_warnx("%s: index entry without document %s",
@@ -224,7 +237,8 @@ scan_log(struct store *st, const struct scan_range *r, scan_cb cb,
 {
 	sqlite3_stmt	*s, *d = st->stmt[ST_LOG_DOC_AT];
 	struct buf	 last, lo, hi;
-	const char	*id, *json;
+	const char	*json;
+	char		 id[STORE_ID_LEN + 1];
 	const void	*key;
 	size_t		 keylen;
 	int64_t		 n = 0, rows;
@@ -254,7 +268,8 @@ scan_log(struct store *st, const struct scan_range *r, scan_cb cb,
 			buf_add(&last, key, keylen);
 			if (sqlite3_column_int(s, 2) != 0)
 				continue;	/* deleted at read_ts */
-			id = (const char *)sqlite3_column_text(s, 3);
+			if (key_id(key, keylen, id) == -1)
+				goto fail;
 			sqlite3_bind_text(d, 1, id, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(d, 2, r->read_ts);
 			if (sqlite3_step(d) != SQLITE_ROW ||

@@ -29,29 +29,81 @@ static const char *schema_sql =
     " name TEXT NOT NULL, fields TEXT NOT NULL, builtin INTEGER NOT NULL,"
     " is_unique INTEGER NOT NULL, created_ts INTEGER NOT NULL,"
     " UNIQUE(table_id, name));"
+    /*
+     * The log holds the only copy of each value: a rowid table keeps rows
+     * of up to about a page inline, where a WITHOUT ROWID b-tree would
+     * spill everything past ~1 KB to an overflow page of its own.
+     */
     "CREATE TABLE IF NOT EXISTS documents("
+    " seq INTEGER PRIMARY KEY,"
     " id TEXT NOT NULL, ts INTEGER NOT NULL, table_id INTEGER NOT NULL,"
-    " json_value TEXT, deleted INTEGER NOT NULL, prev_ts INTEGER NOT NULL,"
-    " PRIMARY KEY(id, ts)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS documents_by_ts ON documents(ts);"
+    " json_value TEXT, deleted INTEGER NOT NULL, prev_ts INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS documents_by_id"
+    " ON documents(id, ts);"
+    "CREATE INDEX IF NOT EXISTS documents_by_ts ON documents(ts, id);"
+    /* A key ends with its document's id (keys.h): not stored twice. */
     "CREATE TABLE IF NOT EXISTS indexes("
     " index_id INTEGER NOT NULL, key BLOB NOT NULL, ts INTEGER NOT NULL,"
     " deleted INTEGER NOT NULL, table_id INTEGER NOT NULL,"
-    " document_id TEXT NOT NULL,"
     " PRIMARY KEY(index_id, key, ts)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS indexes_by_ts ON indexes(ts);"
+    /*
+     * The removals, in ts order, for GC: every index entry that is garbage
+     * is a removal at or below the floor or older than one (the entries of
+     * a key alternate, see writerd/wctx.c).  GC deletes the removals it
+     * visits, so this index holds only the ones not yet collected.
+     */
+    "CREATE INDEX IF NOT EXISTS indexes_removed ON indexes(ts)"
+    " WHERE deleted = 1;"
+    /* The newest revision of each live document: seq is its log row. */
     "CREATE TABLE IF NOT EXISTS current_documents("
     " id TEXT PRIMARY KEY, table_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
-    " json_value TEXT NOT NULL) WITHOUT ROWID;"
+    " seq INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS current_indexes("
     " index_id INTEGER NOT NULL, key BLOB NOT NULL,"
-    " document_id TEXT NOT NULL,"
     " PRIMARY KEY(index_id, key)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS idempotency("
     " session_id TEXT NOT NULL, request_id TEXT NOT NULL,"
     " ts INTEGER NOT NULL, outcome TEXT NOT NULL,"
     " PRIMARY KEY(session_id, request_id)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS idempotency_by_ts ON idempotency(ts);";
+
+/*
+ * Format 1 kept the log in a WITHOUT ROWID table, a second copy of each
+ * current value in current_documents, the document id of each index entry
+ * in a column of its own, and a ts index over every index entry.  The old
+ * document tables are renamed out of the way before schema_sql creates
+ * the new ones, then copied across in log order, all in the one
+ * transaction that opens the file.
+ */
+static const char *migrate_v1_before =
+    "ALTER TABLE documents RENAME TO documents_v1;"
+    "ALTER TABLE current_documents RENAME TO current_documents_v1;"
+    "DROP INDEX documents_by_ts;"
+    "DROP INDEX indexes_by_ts;"
+    "ALTER TABLE indexes DROP COLUMN document_id;"
+    "ALTER TABLE current_indexes DROP COLUMN document_id;"
+    /*
+     * Format 1 could log an entry that changed nothing (a key removed and
+     * put back by one mutation): drop each entry that repeats the one
+     * before it, and removals of keys never added, so that the entries of
+     * every key alternate.  Reads at any ts see the same keys.
+     */
+    "DELETE FROM indexes WHERE (index_id, key, ts) IN"
+    " (SELECT index_id, key, ts FROM (SELECT index_id, key, ts, deleted,"
+    " lag(deleted, 1, 1) OVER (PARTITION BY index_id, key ORDER BY ts)"
+    " AS before FROM indexes) WHERE deleted = before);";
+
+static const char *migrate_v1_copy =
+    "INSERT INTO documents(id, ts, table_id, json_value, deleted, prev_ts)"
+    " SELECT id, ts, table_id, json_value, deleted, prev_ts"
+    " FROM documents_v1 ORDER BY ts, id;"
+    "INSERT INTO current_documents(id, table_id, ts, seq)"
+    " SELECT c.id, c.table_id, c.ts, d.seq FROM current_documents_v1 c"
+    " JOIN documents d ON d.id = c.id AND d.ts = c.ts;";
+
+static const char *migrate_v1_after =
+    "DROP TABLE current_documents_v1;"
+    "DROP TABLE documents_v1;";
 
 static const char *stmt_sql[ST_COUNT] = {
 	[ST_GLOBAL_GET] =
@@ -60,25 +112,26 @@ static const char *stmt_sql[ST_COUNT] = {
 	    "INSERT INTO globals(key, json_value) VALUES (?1, ?2)"
 	    " ON CONFLICT(key) DO UPDATE SET json_value = excluded.json_value",
 	[ST_CUR_DOC_GET] =
-	    "SELECT table_id, ts, json_value FROM current_documents"
-	    " WHERE id = ?1",
+	    "SELECT c.table_id, c.ts, d.json_value"
+	    " FROM current_documents c, documents d"
+	    " WHERE c.id = ?1 AND d.seq = c.seq",
 	[ST_LOG_DOC_AT] =
 	    "SELECT ts, table_id, json_value, deleted FROM documents"
 	    " WHERE id = ?1 AND ts <= ?2 ORDER BY ts DESC LIMIT 1",
 	[ST_CUR_IDX_ASC] =
-	    "SELECT key, document_id FROM current_indexes"
+	    "SELECT key FROM current_indexes"
 	    " WHERE index_id = ?1 AND key >= ?2 AND key < ?3"
 	    " ORDER BY key ASC LIMIT ?4",
 	[ST_CUR_IDX_DESC] =
-	    "SELECT key, document_id FROM current_indexes"
+	    "SELECT key FROM current_indexes"
 	    " WHERE index_id = ?1 AND key >= ?2 AND key < ?3"
 	    " ORDER BY key DESC LIMIT ?4",
 	[ST_LOG_IDX_ASC] =
-	    "SELECT key, ts, deleted, document_id FROM indexes"
+	    "SELECT key, ts, deleted FROM indexes"
 	    " WHERE index_id = ?1 AND key >= ?2 AND key < ?3 AND ts <= ?5"
 	    " ORDER BY key ASC, ts DESC LIMIT ?4",
 	[ST_LOG_IDX_DESC] =
-	    "SELECT key, ts, deleted, document_id FROM indexes"
+	    "SELECT key, ts, deleted FROM indexes"
 	    " WHERE index_id = ?1 AND key >= ?2 AND key < ?3 AND ts <= ?5"
 	    " ORDER BY key DESC, ts DESC LIMIT ?4",
 	[ST_LOG_SINCE] =
@@ -123,44 +176,94 @@ file_exists(const char *path, const char *suffix)
 	return stat(p, &sb) == 0;
 }
 
+/* One integer from a query; -1 when it fails. */
+static int64_t
+query_i64(struct store *st, const char *sql)
+{
+	sqlite3_stmt	*s;
+	int64_t		 v = -1;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/*
+ * From format 1: every current document must find its newest revision in
+ * the log, or the copy would lose it; then the copy is refused and the
+ * file left as it was.
+ */
+static int
+migrate_v1(struct store *st, char *err, size_t errlen)
+{
+	int64_t	 before, after;
+
+	log_info("%s: converting the database from format 1 to %d",
+	    st->path, STORE_SCHEMA_VERSION);
+	if (store_exec(st, migrate_v1_copy) == -1)
+		return -1;
+	before = query_i64(st, "SELECT count(*) FROM current_documents_v1");
+	after = query_i64(st, "SELECT count(*) FROM current_documents");
+	if (before == -1 || before != after) {
+		seterr(err, errlen, "%s: cannot convert from format 1: current "
+		    "documents without their revision in the log%s", st->path,
+		    "");
+		return -1;
+	}
+	return store_exec(st, migrate_v1_after);
+}
+
 static int
 create_schema(struct store *st, char *err, size_t errlen)
 {
 	int64_t	 version = 0;
+	int	 rollback = 0;
 
 	if (store_exec(st, "BEGIN IMMEDIATE") == -1)
 		goto fail;
-	if (store_exec(st, schema_sql) == -1) {
-		store_exec(st, "ROLLBACK");
-		goto fail;
-	}
 	st->in_txn = 1;
-	if (store_global_get_i64(st, "schema_version", &version) == -1)
+	if (query_i64(st, "SELECT count(*) FROM sqlite_schema"
+	    " WHERE type = 'table' AND name = 'globals'") == 1 &&
+	    store_global_get_i64(st, "schema_version", &version) == -1)
 		goto rollback;
 	if (version > STORE_SCHEMA_VERSION) {
 		seterr(err, errlen, "%s: schema version is newer than this "
 		    "program's%s", st->path, "");
 		goto rollback;
 	}
+	if (version == 1 && store_exec(st, migrate_v1_before) == -1)
+		goto rollback;
+	if (store_exec(st, schema_sql) == -1)
+		goto rollback;
+	if (version == 1 && migrate_v1(st, err, errlen) == -1)
+		goto rollback;
 	if (version == 0) {
-		if (store_global_set_i64(st, "schema_version",
-		    STORE_SCHEMA_VERSION) == -1 ||
-		    store_global_set_i64(st, "max_ts", 0) == -1 ||
+		if (store_global_set_i64(st, "max_ts", 0) == -1 ||
 		    store_global_set_i64(st, "catalog_version", 1) == -1 ||
 		    store_global_set_i64(st, "retention_floor", 0) == -1)
 			goto rollback;
 	}
+	if (version != STORE_SCHEMA_VERSION && store_global_set_i64(st,
+	    "schema_version", STORE_SCHEMA_VERSION) == -1)
+		goto rollback;
 	st->in_txn = 0;
 	if (store_exec(st, "COMMIT") == -1)
 		goto fail;
 	return 0;
 rollback:
-	st->in_txn = 0;
-	store_exec(st, "ROLLBACK");
+	rollback = 1;
 fail:
+	/* The message first: ROLLBACK clears it. */
 	if (err != NULL && err[0] == '\0')
 		seterr(err, errlen, "%s: cannot create schema: %s", st->path,
 		    sqlite3_errmsg(st->db));
+	if (rollback) {
+		st->in_txn = 0;
+		store_exec(st, "ROLLBACK");
+	}
 	return -1;
 }
 

@@ -5,13 +5,14 @@
  * top; the write path belongs to writerd.
  *
  * Tables (DESIGN §2):
- *   documents(id, ts, table_id, json_value, deleted, prev_ts)
- *       every revision of every document: the log
- *   indexes(index_id, key, ts, deleted, table_id, document_id)
+ *   documents(seq, id, ts, table_id, json_value, deleted, prev_ts)
+ *       every revision of every document: the log, and the only place
+ *       a value is stored; seq is the row's place in it
+ *   indexes(index_id, key, ts, deleted, table_id)
  *       every index entry revision; written only when a key appears or
- *       disappears
- *   current_documents(id, table_id, ts, json_value)
- *   current_indexes(index_id, key, document_id)
+ *       disappears.  A key ends with its document's id (key_doc_id).
+ *   current_documents(id, table_id, ts, seq)
+ *   current_indexes(index_id, key)
  *       the materialized current state, maintained in the same
  *       transaction as the log rows; live queries read these
  *   globals(key, json_value)
@@ -32,7 +33,7 @@
 
 #include "util.h"
 
-#define STORE_SCHEMA_VERSION	1
+#define STORE_SCHEMA_VERSION	2	/* the file's format */
 #define STORE_NAME_MAX		64	/* table, index and field names */
 #define STORE_MAX_INDEX_FIELDS	16	/* declared fields of one index */
 #define STORE_MAX_TABLES	10000

@@ -66,10 +66,11 @@ static const char *gc_sql[GS_COUNT] = {
 	    "DELETE FROM documents WHERE id = ?1 AND ts < ?2",
 	[GS_DOC_SELF] =
 	    "DELETE FROM documents WHERE id = ?1 AND ts = ?2",
+	/* The next removal: the entries of a key alternate (wctx.c). */
 	[GS_IDX_NEXT] =
 	    "SELECT index_id, key, ts, deleted FROM indexes"
-	    " WHERE (ts, index_id, key) > (?1, ?2, ?3) AND ts <= ?4"
-	    " ORDER BY ts, index_id, key LIMIT 1",
+	    " WHERE deleted = 1 AND (ts, index_id, key) > (?1, ?2, ?3)"
+	    " AND ts <= ?4 ORDER BY ts, index_id, key LIMIT 1",
 	[GS_IDX_OLDER] =
 	    "DELETE FROM indexes WHERE index_id = ?1 AND key = ?2"
 	    " AND ts < ?3",
@@ -474,7 +475,11 @@ gc_documents(struct writerd *wd, int64_t deadline)
 	}
 }
 
-/* The same walk over index entry revisions, per (index, key). */
+/*
+ * The same walk over index entries, per (index, key), visiting only the
+ * removals: every entry older than a removal at or below the floor is
+ * garbage, and so is the removal, and no other entry is.
+ */
 static int
 gc_indexes(struct writerd *wd, int64_t deadline)
 {

@@ -21,31 +21,34 @@
 
 static const char *wstmt_sql[WS_COUNT] = {
 	[WS_CUR_DOC] =
-	    "SELECT table_id, ts, json_value FROM current_documents"
-	    " WHERE id = ?1",
+	    "SELECT c.table_id, c.ts, d.json_value"
+	    " FROM current_documents c, documents d"
+	    " WHERE c.id = ?1 AND d.seq = c.seq",
 	[WS_DOC_LOG] =
 	    "INSERT INTO documents(id, ts, table_id, json_value, deleted,"
 	    " prev_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 	    " ON CONFLICT(id, ts) DO UPDATE SET"
-	    " json_value = excluded.json_value, deleted = excluded.deleted",
+	    " json_value = excluded.json_value, deleted = excluded.deleted"
+	    " RETURNING seq",
 	[WS_CUR_DOC_PUT] =
-	    "INSERT INTO current_documents(id, table_id, ts, json_value)"
+	    "INSERT INTO current_documents(id, table_id, ts, seq)"
 	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET"
-	    " ts = excluded.ts, json_value = excluded.json_value",
+	    " ts = excluded.ts, seq = excluded.seq",
 	[WS_CUR_DOC_DEL] =
 	    "DELETE FROM current_documents WHERE id = ?1",
 	[WS_IDX_LOG] =
-	    "INSERT INTO indexes(index_id, key, ts, deleted, table_id,"
-	    " document_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+	    "INSERT INTO indexes(index_id, key, ts, deleted, table_id)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5)"
 	    " ON CONFLICT(index_id, key, ts) DO UPDATE SET"
 	    " deleted = excluded.deleted",
+	[WS_IDX_LOG_DROP] =
+	    "DELETE FROM indexes WHERE index_id = ?1 AND key = ?2 AND ts = ?3",
 	[WS_CUR_IDX_PUT] =
-	    "INSERT INTO current_indexes(index_id, key, document_id)"
-	    " VALUES (?1, ?2, ?3)",
+	    "INSERT INTO current_indexes(index_id, key) VALUES (?1, ?2)",
 	[WS_CUR_IDX_DEL] =
 	    "DELETE FROM current_indexes WHERE index_id = ?1 AND key = ?2",
 	[WS_CUR_IDX_RANGE] =
-	    "SELECT document_id FROM current_indexes"
+	    "SELECT key FROM current_indexes"
 	    " WHERE index_id = ?1 AND key >= ?2 AND key < ?3 LIMIT 2",
 	[WS_ID_USED] =
 	    "SELECT 1 FROM documents WHERE id = ?1 LIMIT 1",
@@ -306,7 +309,7 @@ unique_check(struct wctx *w, const struct store_index *ix, const cJSON *doc,
 {
 	sqlite3_stmt	*s = w->stmt[WS_CUR_IDX_RANGE];
 	const cJSON	*v;
-	const char	*other;
+	char		 other[STORE_ID_LEN + 1];
 	size_t		 i;
 	int		 rc, hi_open = 0, ret = 0;
 
@@ -331,8 +334,14 @@ unique_check(struct wctx *w, const struct store_index *ix, const cJSON *doc,
 		sqlite3_bind_blob(s, 3, w->key.data, (int)w->key.len,
 		    SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		other = (const char *)sqlite3_column_text(s, 0);
-		if (other != NULL && strcmp(other, id) != 0) {
+		if (key_doc_id(sqlite3_column_blob(s, 0),
+		    (size_t)sqlite3_column_bytes(s, 0), STORE_ID_LEN, other)
+		    == -1) {
+			ret = tv_seterr(err, TV_INTERNAL, "index %s holds a "
+			    "key without a document id", ix->name);
+			break;
+		}
+		if (strcmp(other, id) != 0) {
 			ret = tv_seterr(err, TV_CONFLICT, "unique index %s "
 			    "already has document %s with these values",
 			    ix->name, other);
@@ -346,32 +355,48 @@ unique_check(struct wctx *w, const struct store_index *ix, const cJSON *doc,
 	return ret;
 }
 
+/*
+ * The index log records what a mutation changed against the state before
+ * it: an entry at its ts says the key appeared (deleted = 0) or went away
+ * (deleted = 1).  A key that one mutation removes and puts back, or adds
+ * and removes again, keeps no entry at that ts, so the entries of every
+ * key alternate, starting with an addition; GC relies on it (gc.c).
+ */
 static int
-index_log(struct wctx *w, const struct store_index *ix, const struct buf *key,
-    int deleted, const char *id, struct tv_error *err)
+index_log(struct wctx *w, const struct store_index *ix, const struct wkey *k,
+    const struct buf *key, int present, struct tv_error *err)
 {
-	sqlite3_stmt	*s = w->stmt[WS_IDX_LOG];
+	sqlite3_stmt	*s;
+	int		 before;
 
+	before = k->has_old && k->old.len == key->len &&
+	    memcmp(k->old.data, key->data, key->len) == 0;
+	if (before == present) {
+		s = w->stmt[WS_IDX_LOG_DROP];
+		sqlite3_bind_int64(s, 1, ix->id);
+		sqlite3_bind_blob(s, 2, key->data, (int)key->len,
+		    SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, w->ts);
+		return step_done(w, s, err);
+	}
+	s = w->stmt[WS_IDX_LOG];
 	sqlite3_bind_int64(s, 1, ix->id);
 	sqlite3_bind_blob(s, 2, key->data, (int)key->len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, w->ts);
-	sqlite3_bind_int(s, 4, deleted);
+	sqlite3_bind_int(s, 4, !present);
 	sqlite3_bind_int64(s, 5, ix->table_id);
-	sqlite3_bind_text(s, 6, id, -1, SQLITE_STATIC);
 	return step_done(w, s, err);
 }
 
 static int
 index_current(struct wctx *w, const struct store_index *ix,
-    const struct buf *key, const char *id, struct tv_error *err)
+    const struct buf *key, int present, struct tv_error *err)
 {
-	sqlite3_stmt	*s = w->stmt[id != NULL ? WS_CUR_IDX_PUT :
+	sqlite3_stmt	*s = w->stmt[present ? WS_CUR_IDX_PUT :
 			    WS_CUR_IDX_DEL];
 
 	sqlite3_bind_int64(s, 1, ix->id);
 	sqlite3_bind_blob(s, 2, key->data, (int)key->len, SQLITE_STATIC);
-	if (id != NULL)
-		sqlite3_bind_text(s, 3, id, -1, SQLITE_STATIC);
 	return step_done(w, s, err);
 }
 
@@ -386,7 +411,8 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 	sqlite3_stmt			*s;
 	struct buf			 json;
 	size_t				 i;
-	int				 changed;
+	int64_t				 seq = 0;
+	int				 changed, rc;
 
 	buf_init(&json);
 	if ((d = wdoc_find(w, t->id, id)) == NULL) {
@@ -435,16 +461,16 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 		if (!changed)
 			continue;
 		if (olddoc != NULL) {
-			if (index_log(w, ix, &w->key, 1, id, err) == -1 ||
-			    index_current(w, ix, &w->key, NULL, err) == -1)
+			if (index_log(w, ix, k, &w->key, 0, err) == -1 ||
+			    index_current(w, ix, &w->key, 0, err) == -1)
 				goto fail;
 		}
 		if (newdoc != NULL) {
 			if (ix->unique && unique_check(w, ix, newdoc, id,
 			    err) == -1)
 				goto fail;
-			if (index_log(w, ix, &k->new, 0, id, err) == -1 ||
-			    index_current(w, ix, &k->new, id, err) == -1)
+			if (index_log(w, ix, k, &k->new, 1, err) == -1 ||
+			    index_current(w, ix, &k->new, 1, err) == -1)
 				goto fail;
 		}
 	}
@@ -461,15 +487,23 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 		sqlite3_bind_null(s, 4);
 	sqlite3_bind_int(s, 5, newdoc == NULL);
 	sqlite3_bind_int64(s, 6, old_ts);
-	if (step_done(w, s, err) == -1)
+	/* The row's seq, also when a second write of one ts updates it. */
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		seq = sqlite3_column_int64(s, 0);
+		rc = sqlite3_step(s);
+	}
+	if (rc != SQLITE_DONE || seq == 0) {
+		db_error(w, s, rc == SQLITE_DONE ? SQLITE_INTERNAL : rc, err);
 		goto fail;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
 	if (newdoc != NULL) {
 		s = w->stmt[WS_CUR_DOC_PUT];
 		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 2, t->id);
 		sqlite3_bind_int64(s, 3, w->ts);
-		sqlite3_bind_text(s, 4, json.data, (int)json.len,
-		    SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, seq);
 	} else {
 		s = w->stmt[WS_CUR_DOC_DEL];
 		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
@@ -548,8 +582,9 @@ wctx_index_create(struct wctx *w, const struct store_table *t,
 	    (ix = catalog_index(nt, name)) == NULL)
 		return tv_seterr(err, TV_INTERNAL, "index %s vanished", name);
 	/* Backfill from the current documents. */
-	if (sqlite3_prepare_v2(w->st->db, "SELECT id, ts, json_value FROM"
-	    " current_documents WHERE table_id = ?1", -1, &s, NULL)
+	if (sqlite3_prepare_v2(w->st->db, "SELECT c.id, c.ts, d.json_value"
+	    " FROM current_documents c, documents d"
+	    " WHERE c.table_id = ?1 AND d.seq = c.seq", -1, &s, NULL)
 	    != SQLITE_OK)
 		return tv_seterr(err, TV_INTERNAL, "backfill failed");
 	sqlite3_bind_int64(s, 1, table_id);
@@ -581,9 +616,8 @@ wctx_index_create(struct wctx *w, const struct store_table *t,
 			sqlite3_bind_int64(l, 3, ts);
 			sqlite3_bind_int(l, 4, 0);
 			sqlite3_bind_int64(l, 5, table_id);
-			sqlite3_bind_text(l, 6, id, -1, SQLITE_STATIC);
 			if (step_done(w, l, err) == -1 ||
-			    index_current(w, ix, &w->key, id, err) == -1)
+			    index_current(w, ix, &w->key, 1, err) == -1)
 				goto fail;
 		}
 	}

@@ -55,12 +55,12 @@ enum { R_DOC_LOG, R_CUR_DOC, R_IDX_LOG, R_CUR_IDX, R_COUNT };
 static const char *row_sql[R_COUNT] = {
 	[R_DOC_LOG] = "INSERT INTO documents(id, ts, table_id, json_value,"
 	    " deleted, prev_ts) VALUES (?1, ?2, ?3, ?4, 0, 0)",
-	[R_CUR_DOC] = "INSERT INTO current_documents(id, table_id, ts,"
-	    " json_value) VALUES (?1, ?2, ?3, ?4)",
+	[R_CUR_DOC] = "INSERT INTO current_documents(id, table_id, ts, seq)"
+	    " VALUES (?1, ?2, ?3, ?4)",
 	[R_IDX_LOG] = "INSERT INTO indexes(index_id, key, ts, deleted,"
-	    " table_id, document_id) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
-	[R_CUR_IDX] = "INSERT INTO current_indexes(index_id, key,"
-	    " document_id) VALUES (?1, ?2, ?3)",
+	    " table_id) VALUES (?1, ?2, ?3, 0, ?4)",
+	[R_CUR_IDX] = "INSERT INTO current_indexes(index_id, key)"
+	    " VALUES (?1, ?2)",
 };
 
 struct loader {
@@ -205,8 +205,7 @@ new_id(struct loader *l, char id[DOC_ID_LEN + 1])
 }
 
 static int
-index_rows(struct loader *l, int64_t ix, const struct buf *key,
-    const char *id, int64_t ts)
+index_rows(struct loader *l, int64_t ix, const struct buf *key, int64_t ts)
 {
 	sqlite3_stmt	*s = l->s[R_IDX_LOG];
 
@@ -214,13 +213,11 @@ index_rows(struct loader *l, int64_t ix, const struct buf *key,
 	sqlite3_bind_blob(s, 2, key->data, (int)key->len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, ts);
 	sqlite3_bind_int64(s, 4, l->table_id);
-	sqlite3_bind_text(s, 5, id, DOC_ID_LEN, SQLITE_STATIC);
 	if (step(l, s) == -1)
 		return -1;
 	s = l->s[R_CUR_IDX];
 	sqlite3_bind_int64(s, 1, ix);
 	sqlite3_bind_blob(s, 2, key->data, (int)key->len, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, id, DOC_ID_LEN, SQLITE_STATIC);
 	return step(l, s);
 }
 
@@ -265,17 +262,17 @@ load(struct loader *l, int n, int txn)
 		sqlite3_bind_text(s, 1, id, DOC_ID_LEN, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 2, l->table_id);
 		sqlite3_bind_int64(s, 3, ts);
-		sqlite3_bind_text(s, 4, doc.data, (int)doc.len, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, sqlite3_last_insert_rowid(l->st->db));
 		if (step(l, s) == -1)
 			return -1;
 		buf_reset(&key);
 		key_append_string(&key, id, DOC_ID_LEN);
-		if (index_rows(l, l->by_id, &key, id, ts) == -1)
+		if (index_rows(l, l->by_id, &key, ts) == -1)
 			return -1;
 		buf_reset(&key);
 		key_append_number(&key, ct);
 		key_append_string(&key, id, DOC_ID_LEN);
-		if (index_rows(l, l->by_ct, &key, id, ts) == -1)
+		if (index_rows(l, l->by_ct, &key, ts) == -1)
 			return -1;
 		if ((i + 1) % txn == 0 || i + 1 == n) {
 			if (store_global_set_i64(l->st, "max_ts", ts) == -1 ||
@@ -353,8 +350,9 @@ do_probe(const char *path)
 	int		 bytes = -1;
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK || sqlite3_prepare_v2(db, "SELECT json_value FROM"
-	    " current_documents LIMIT 1", -1, &s, NULL) != SQLITE_OK)
+	    SQLITE_OK || sqlite3_prepare_v2(db, "SELECT d.json_value FROM"
+	    " current_documents c, documents d WHERE d.seq = c.seq LIMIT 1",
+	    -1, &s, NULL) != SQLITE_OK)
 		goto done;
 	if (sqlite3_step(s) == SQLITE_ROW)
 		bytes = sqlite3_column_bytes(s, 0);
@@ -394,8 +392,8 @@ do_live(const char *path)
 		return 1;
 	}
 	docs = one_int(db, "SELECT count(*) FROM current_documents");
-	bytes = one_int(db, "SELECT coalesce(sum(length(json_value)), 0)"
-	    " FROM current_documents");
+	bytes = one_int(db, "SELECT coalesce(sum(length(d.json_value)), 0)"
+	    " FROM current_documents c, documents d WHERE d.seq = c.seq");
 	keys = one_int(db, "SELECT coalesce(sum(length(key)), 0)"
 	    " FROM current_indexes");
 	revs = one_int(db, "SELECT count(*) FROM documents");

@@ -85,15 +85,15 @@ def file_bytes(st):
 
 
 def live_figures(st):
-    """(live bytes, pages of the live tables in bytes, per-table pages)."""
+    """(JSON bytes of the current documents, bytes of their index keys,
+    pages per b-tree)."""
     con = db_open(os.path.join(st.dir, "tinyvex.db"))
     try:
-        docs = con.execute("SELECT coalesce(sum(length(json_value)), 0)"
-                           " FROM current_documents").fetchone()[0]
-        idx = con.execute("SELECT coalesce(sum(length(key) +"
-                          " length(document_id)), 0)"
-                          " FROM current_indexes").fetchone()[0]
-        page = con.execute("PRAGMA page_size").fetchone()[0]
+        docs = con.execute("SELECT coalesce(sum(length(d.json_value)), 0)"
+                           " FROM current_documents c"
+                           " JOIN documents d ON d.seq = c.seq").fetchone()[0]
+        keys = con.execute("SELECT coalesce(sum(length(key)), 0)"
+                           " FROM current_indexes").fetchone()[0]
         try:
             per = dict(con.execute("SELECT name, count(*) FROM dbstat"
                                    " GROUP BY name").fetchall())
@@ -101,9 +101,7 @@ def live_figures(st):
             per = {}
     finally:
         con.close()
-    live_pages = sum(n for name, n in per.items()
-                     if name in ("current_documents", "current_indexes"))
-    return docs + idx, live_pages * page, per, page
+    return docs, keys, per
 
 
 async def stream(st, ids):
@@ -297,15 +295,15 @@ async def main(st):
     ck = ctl(st, "checkpoint")
     check(ck is not None, "checkpoint after GC: %s" % ck)
     size_after = file_bytes(st)
-    live, live_pages, per, page = live_figures(st)
+    docs, keys, per = live_figures(st)
+    live = docs + keys
     ratio = size_after / live if live else float("inf")
-    print("after GC: file %d bytes (db+wal), live data %d bytes, ratio %.2f "
-          "(before GC %.1f MB, %.0fx)"
-          % (size_after, live, ratio, size_before / 1e6,
-             size_before / max(live, 1)), flush=True)
-    if live_pages:
-        print("live tables use %d pages (%d bytes): file / live pages %.2f"
-              % (live_pages // page, live_pages, size_after / live_pages))
+    print("after GC: file %d bytes (db+wal), live data %d bytes (JSON %d, "
+          "index keys %d), ratio %.2f (%.2f of the JSON alone); before GC "
+          "%.1f MB, %.0fx" % (size_after, live, docs, keys, ratio,
+                              size_after / max(docs, 1), size_before / 1e6,
+                              size_before / max(live, 1)), flush=True)
+    if per:
         print("pages per b-tree: %s" % json.dumps(per, sort_keys=True))
     check(ratio <= RATIO_MAX, "file within %gx of the live data after GC "
           "(%.2fx)" % (RATIO_MAX, ratio))

@@ -54,6 +54,9 @@
 #include "store.h"
 #include "util.h"
 
+/* The document id at the end of an index key (0x05, the id, 0x00 0x00). */
+#define KEY_ID_SQL	"CAST(substr(key, -28, 26) AS TEXT)"
+
 #define NSTREAMS		4	/* gateways of the concurrent streams */
 #define STREAM_MUTATIONS	500	/* inserts each of them sends */
 #define STREAM_INFLIGHT		50	/* unanswered inserts per gateway */
@@ -889,8 +892,8 @@ db_doc(sqlite3 *db, const char *id, int64_t *ts)
 	enum json_err	 jerr;
 
 	buf_init(&b);
-	if (db_bytes(db, &b, "SELECT json_value FROM current_documents"
-	    " WHERE id = %Q", id))
+	if (db_bytes(db, &b, "SELECT d.json_value FROM current_documents c,"
+	    " documents d WHERE c.id = %Q AND d.seq = c.seq", id))
 		doc = json_parse(b.data, b.len, JSON_MAX_DEPTH, &jerr);
 	buf_free(&b);
 	if (ts != NULL)
@@ -913,11 +916,12 @@ db_digest(sqlite3 *db)
 	static const char *const q[] = {
 		"SELECT id, ts, table_id, json_value, deleted, prev_ts"
 		" FROM documents ORDER BY id, ts",
-		"SELECT index_id, key, ts, deleted, table_id, document_id"
+		"SELECT index_id, key, ts, deleted, table_id"
 		" FROM indexes ORDER BY index_id, key, ts",
-		"SELECT id, table_id, ts, json_value FROM current_documents"
-		" ORDER BY id",
-		"SELECT index_id, key, document_id FROM current_indexes"
+		"SELECT c.id, c.table_id, c.ts, d.json_value"
+		" FROM current_documents c, documents d WHERE d.seq = c.seq"
+		" ORDER BY c.id",
+		"SELECT index_id, key FROM current_indexes"
 		" ORDER BY index_id, key",
 		"SELECT session_id, request_id, outcome FROM idempotency"
 		" ORDER BY session_id, request_id",
@@ -1685,7 +1689,8 @@ test_write_sets(struct link *l)
 			/* The key is the one in the current state. */
 			CHECK(db_bytes(db, &cur, "SELECT key FROM"
 			    " current_indexes WHERE index_id = %lld AND"
-			    " document_id = %Q", (long long)k->index_id, id) &&
+			    " " KEY_ID_SQL " = %Q",
+			    (long long)k->index_id, id) &&
 			    key_equal(k->new, k->newlen,
 			    (unsigned char *)cur.data, cur.len));
 		}
@@ -1797,7 +1802,7 @@ test_write_sets(struct link *l)
 		}
 		CHECK(db_doc(db, id, NULL) == NULL);
 		CHECK(db_int(db, "SELECT count(*) FROM current_indexes WHERE"
-		    " document_id = %Q", id) == 0);
+		    " " KEY_ID_SQL " = %Q", id) == 0);
 		CHECK(db_int(db, "SELECT count(*) FROM indexes WHERE"
 		    " ts = %lld AND deleted = 1", (long long)rd->ts) ==
 		    (int64_t)ins.nkeys);

@@ -507,8 +507,9 @@ def db_docs(path, table, readonly=True):
     con = db_open(path, readonly)
     try:
         rows = con.execute(
-            "SELECT d.id, d.json_value FROM current_documents d"
-            " JOIN tables t ON t.table_id = d.table_id WHERE t.name = ?",
+            "SELECT c.id, d.json_value FROM current_documents c"
+            " JOIN documents d ON d.seq = c.seq"
+            " JOIN tables t ON t.table_id = c.table_id WHERE t.name = ?",
             (table,)).fetchall()
     finally:
         con.close()

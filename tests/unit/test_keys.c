@@ -748,6 +748,48 @@ check_decoded_key(const struct buf *key, const cJSON *doc, size_t nf,
 }
 
 /* Whole keys of documents: tuple order, ranges on a first field. */
+/* key_doc_id finds the id at the end, and only an id of that length. */
+static void
+check_doc_id(const struct buf *key, const char *id)
+{
+	char	 out[16];
+	size_t	 n = strlen(id);
+
+	memset(out, 'x', sizeof(out));
+	CHECK(key_doc_id(key->data, key->len, n, out) == 0 &&
+	    strcmp(out, id) == 0, "key_doc_id of a key ending in %s", id);
+	CHECK(key_doc_id(key->data, key->len, n + 1, out) == -1 ||
+	    key->len < n + 4, "key_doc_id takes a longer id than %s", id);
+	CHECK(n < 2 || key_doc_id(key->data, key->len, n - 1, out) == -1,
+	    "key_doc_id takes a shorter id than %s", id);
+}
+
+/* Keys that do not end with an id of the length asked for. */
+static void
+test_doc_id_bad(void)
+{
+	struct buf	 b;
+	char		 out[8];
+
+	buf_init(&b);
+	key_append_string(&b, "abc", 3);
+	key_append_number(&b, 1.5);
+	CHECK(key_doc_id(b.data, b.len, 3, out) == -1, "a key ending in a "
+	    "number has no id");
+	CHECK(key_doc_id(b.data, 3, 3, out) == -1, "a short key has no id");
+	CHECK(key_doc_id(b.data, 0, 0, out) == -1, "an empty key has no id");
+	buf_reset(&b);
+	key_append_string(&b, "a\0b", 3);
+	CHECK(key_doc_id(b.data, b.len, 3, out) == -1 &&
+	    key_doc_id(b.data, b.len, 4, out) == -1, "an id with a NUL is "
+	    "refused");
+	buf_reset(&b);
+	key_append_string(&b, "abc", 3);
+	CHECK(key_doc_id(b.data, b.len, 3, out) == 0 &&
+	    strcmp(out, "abc") == 0, "a key of just the id");
+	buf_free(&b);
+}
+
 static void
 test_doc_keys(void)
 {
@@ -780,6 +822,7 @@ test_doc_keys(void)
 			CHECK(buf_cmp(&manual, &keys[i]) == 0,
 			    "doc key is not its values and id");
 			check_decoded_key(&keys[i], docs[i], nf, ids[i]);
+			check_doc_id(&keys[i], ids[i]);
 		}
 		for (i = 0; i < DOCS_PER_INDEX; i++)
 			for (j = 0; j < DOCS_PER_INDEX; j++) {
@@ -1071,6 +1114,7 @@ main(void)
 	test_nul_strings();
 	test_successor();
 	test_doc_keys();
+	test_doc_id_bad();
 	test_doc_limits();
 	test_depth();
 	test_corruption();

@@ -1393,6 +1393,7 @@ check_current_vs_log(const char *when)
 	cJSON				*doc, *dec, *last;
 	enum json_err			 jerr;
 	char				 previd[STORE_ID_LEN + 1] = "";
+	char				 keyid[STORE_ID_LEN + 1];
 	const char			*id;
 	int64_t				 ts, prevts = 0, ndocs, previx = -1;
 	size_t				 i, j, nt, r;
@@ -1408,11 +1409,20 @@ check_current_vs_log(const char *when)
 	buf_init(&newest);
 	buf_init(&k);
 
-	s = prep("SELECT id, table_id, ts, json_value FROM current_documents"
-	    " ORDER BY id");
+	/* Each current document points at its own newest log row. */
+	s = prep("SELECT c.id, c.table_id, c.ts, d.json_value, d.id, d.ts,"
+	    " d.table_id, d.deleted FROM current_documents c"
+	    " LEFT JOIN documents d ON d.seq = c.seq ORDER BY c.id");
 	while (sqlite3_step(s) == SQLITE_ROW) {
-		buf_printf(&row, "%s %lld %lld %s",
-		    (const char *)sqlite3_column_text(s, 0),
+		id = (const char *)sqlite3_column_text(s, 0);
+		CHECK(sqlite3_column_type(s, 4) != SQLITE_NULL &&
+		    strcmp((const char *)sqlite3_column_text(s, 4), id) == 0 &&
+		    sqlite3_column_int64(s, 5) == sqlite3_column_int64(s, 2) &&
+		    sqlite3_column_int64(s, 6) == sqlite3_column_int64(s, 1) &&
+		    sqlite3_column_int(s, 7) == 0, "%s: current document %s "
+		    "does not point at its revision at %lld", when, id,
+		    (long long)sqlite3_column_int64(s, 2));
+		buf_printf(&row, "%s %lld %lld %s", id,
 		    (long long)sqlite3_column_int64(s, 1),
 		    (long long)sqlite3_column_int64(s, 2),
 		    (const char *)sqlite3_column_text(s, 3));
@@ -1461,21 +1471,23 @@ check_current_vs_log(const char *when)
 	rows_compare(when, &cur, "current_documents", &logd,
 	    "the newest revisions in documents");
 
-	s = prep("SELECT index_id, key, document_id FROM current_indexes"
+	s = prep("SELECT index_id, key FROM current_indexes"
 	    " ORDER BY index_id, key");
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		buf_printf(&row, "%020lld ",
 		    (long long)sqlite3_column_int64(s, 0));
 		add_hex(&row, sqlite3_column_blob(s, 1),
 		    (size_t)sqlite3_column_bytes(s, 1));
-		buf_printf(&row, " %s",
-		    (const char *)sqlite3_column_text(s, 2));
+		CHECK(key_doc_id(sqlite3_column_blob(s, 1),
+		    (size_t)sqlite3_column_bytes(s, 1), STORE_ID_LEN, keyid)
+		    == 0, "%s: current index entry without an id", when);
+		buf_printf(&row, " %s", keyid);
 		rows_add(&curi, &row);
 	}
 	sqlite3_finalize(s);
 
 	/* Index entry revisions: newest of each (index_id, key) last. */
-	s = prep("SELECT index_id, key, ts, deleted, document_id, table_id"
+	s = prep("SELECT index_id, key, ts, deleted, table_id"
 	    " FROM indexes ORDER BY index_id, key, ts");
 	have = 0;
 	buf_reset(&k);
@@ -1490,16 +1502,25 @@ check_current_vs_log(const char *when)
 			buf_reset(&k);
 			buf_add(&k, sqlite3_column_blob(s, 1),
 			    (size_t)sqlite3_column_bytes(s, 1));
+			prevdel = 1;	/* absent before its first entry */
 		}
+		/* A key's entries alternate: added, removed, added... */
+		CHECK(sqlite3_column_int(s, 3) != prevdel, "%s: index %"
+		    PRId64 ": entry at %lld repeats the one before (%s)", when,
+		    previx, (long long)sqlite3_column_int64(s, 2),
+		    prevdel ? "removed twice" : "added twice");
 		have = 1;
 		prevdel = sqlite3_column_int(s, 3);
-		id = (const char *)sqlite3_column_text(s, 4);
+		keyid[0] = '\0';
+		CHECK(key_doc_id(k.data, k.len, STORE_ID_LEN, keyid) == 0,
+		    "%s: index entry without an id", when);
+		id = keyid;
 		ix = catalog_index_by_id(E.st->catalog, previx);
 		CHECK(ix != NULL && ix->table_id ==
-		    sqlite3_column_int64(s, 5), "%s: index entry of index %"
+		    sqlite3_column_int64(s, 4), "%s: index entry of index %"
 		    PRId64 " with table %lld", when, previx,
-		    (long long)sqlite3_column_int64(s, 5));
-		/* The key ends with the id of its document. */
+		    (long long)sqlite3_column_int64(s, 4));
+		/* key_doc_id agrees with the whole key decoded. */
 		dec = key_decode((const unsigned char *)k.data, k.len);
 		last = dec != NULL ? cJSON_GetArrayItem(dec,
 		    cJSON_GetArraySize(dec) - 1) : NULL;
@@ -1520,7 +1541,8 @@ check_current_vs_log(const char *when)
 
 	/* Each current document has exactly its keys, in each index. */
 	nt = E.st->catalog->ntables;
-	s = prep("SELECT id, table_id, json_value FROM current_documents");
+	s = prep("SELECT c.id, c.table_id, d.json_value"
+	    " FROM current_documents c, documents d WHERE d.seq = c.seq");
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		id = (const char *)sqlite3_column_text(s, 0);
 		t = catalog_table_by_id(E.st->catalog,
@@ -2676,6 +2698,125 @@ test_reopen(void)
 	cJSON_Delete(args);
 }
 
+/*
+ * The file as format 1 wrote it: the log WITHOUT ROWID, a copy of each
+ * current value in current_documents.
+ */
+static const char *to_format1 =
+    "BEGIN;"
+    "CREATE TABLE documents_f1(id TEXT NOT NULL, ts INTEGER NOT NULL,"
+    " table_id INTEGER NOT NULL, json_value TEXT, deleted INTEGER NOT NULL,"
+    " prev_ts INTEGER NOT NULL, PRIMARY KEY(id, ts)) WITHOUT ROWID;"
+    "INSERT INTO documents_f1 SELECT id, ts, table_id, json_value, deleted,"
+    " prev_ts FROM documents;"
+    "CREATE TABLE current_documents_f1(id TEXT PRIMARY KEY,"
+    " table_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
+    " json_value TEXT NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO current_documents_f1 SELECT c.id, c.table_id, c.ts,"
+    " d.json_value FROM current_documents c, documents d"
+    " WHERE d.seq = c.seq;"
+    "DROP TABLE current_documents;"
+    "DROP TABLE documents;"
+    "ALTER TABLE documents_f1 RENAME TO documents;"
+    "ALTER TABLE current_documents_f1 RENAME TO current_documents;"
+    "CREATE INDEX documents_by_ts ON documents(ts);"
+    "DROP INDEX indexes_removed;"
+    "CREATE TABLE indexes_f1(index_id INTEGER NOT NULL, key BLOB NOT NULL,"
+    " ts INTEGER NOT NULL, deleted INTEGER NOT NULL,"
+    " table_id INTEGER NOT NULL, document_id TEXT NOT NULL,"
+    " PRIMARY KEY(index_id, key, ts)) WITHOUT ROWID;"
+    "INSERT INTO indexes_f1 SELECT index_id, key, ts, deleted, table_id,"
+    " CAST(substr(key, -28, 26) AS TEXT) FROM indexes;"
+    "CREATE TABLE current_indexes_f1(index_id INTEGER NOT NULL,"
+    " key BLOB NOT NULL, document_id TEXT NOT NULL,"
+    " PRIMARY KEY(index_id, key)) WITHOUT ROWID;"
+    "INSERT INTO current_indexes_f1 SELECT index_id, key,"
+    " CAST(substr(key, -28, 26) AS TEXT) FROM current_indexes;"
+    "DROP TABLE indexes;"
+    "DROP TABLE current_indexes;"
+    "ALTER TABLE indexes_f1 RENAME TO indexes;"
+    "ALTER TABLE current_indexes_f1 RENAME TO current_indexes;"
+    "CREATE INDEX indexes_by_ts ON indexes(ts);"
+    "UPDATE globals SET json_value = '1' WHERE key = 'schema_version';"
+    "COMMIT;";
+
+/* One integer from the raw connection; -1 on any failure. */
+static int64_t
+raw_i64(sqlite3 *db, const char *q)
+{
+	sqlite3_stmt	*s;
+	int64_t		 n = -1;
+
+	if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+/*
+ * A file of format 1 opens converted, with every revision and current
+ * document of the model; one whose current document lacks its log row is
+ * refused and left as it was.
+ */
+static void
+test_migrate(void)
+{
+	static const char *lose =
+	    "CREATE TABLE saved AS SELECT d.* FROM documents d"
+	    " JOIN current_documents c ON d.id = c.id AND d.ts = c.ts"
+	    " ORDER BY d.id LIMIT 1;"
+	    "DELETE FROM documents WHERE (id, ts) IN"
+	    " (SELECT id, ts FROM saved);";
+	static const char *restore =
+	    "INSERT INTO documents SELECT * FROM saved; DROP TABLE saved;";
+	sqlite3		*db;
+	char		 msg[256];
+	int64_t		 ncur, nrevs, v = 0;
+	struct store	*st;
+	int		 fail0 = nfail;
+
+	ncur = count_rows("current_documents");
+	nrevs = count_rows("documents");
+	close_engine();
+	if (sqlite3_open(E.path, &db) != SQLITE_OK)
+		die("sqlite3_open", E.path);
+	if (sqlite3_exec(db, to_format1, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, lose, NULL, NULL, NULL) != SQLITE_OK)
+		die("back to format 1", sqlite3_errmsg(db));
+
+	msg[0] = '\0';
+	st = store_open(E.path, STORE_RW, NULL, msg, sizeof(msg));
+	CHECK(st == NULL && strstr(msg, "format 1") != NULL, "format 1 with "
+	    "a current document missing from the log: refused (%s)", msg);
+	store_close(st);
+	CHECK(raw_i64(db, "SELECT json_value FROM globals"
+	    " WHERE key = 'schema_version'") == 1 &&
+	    raw_i64(db, "SELECT count(*) FROM current_documents") == ncur &&
+	    raw_i64(db, "SELECT count(*) FROM documents") == nrevs - 1 &&
+	    raw_i64(db, "SELECT count(*) FROM sqlite_schema"
+	    " WHERE name LIKE '%_v1'") == 0, "the refused file is left as "
+	    "it was");
+	if (sqlite3_exec(db, restore, NULL, NULL, NULL) != SQLITE_OK)
+		die("restore", sqlite3_errmsg(db));
+	sqlite3_close(db);
+
+	open_engine();
+	CHECK(store_global_get_i64(E.st, "schema_version", &v) == 0 &&
+	    v == STORE_SCHEMA_VERSION, "converted to format %" PRId64, v);
+	CHECK(count_rows("current_documents") == ncur &&
+	    count_rows("documents") == nrevs, "conversion kept %" PRId64
+	    " current documents and %" PRId64 " revisions", ncur, nrevs);
+	check_catalog("after conversion");
+	check_current_vs_log("after conversion");
+	check_model_current();
+	check_snapshots(REOPEN_EVERY);
+	printf("store: format 1 file: %s\n", nfail == fail0 ?
+	    "refused while its log lacks a current revision, then converted "
+	    "whole" : "FAILED");
+}
+
 static void
 setup(void)
 {
@@ -2768,6 +2909,7 @@ main(void)
 		check_current_vs_log("at the end");
 		check_model_current();
 		test_reopen();
+		test_migrate();
 	}
 	printf("store: %ld queries, %ld checks, %d failures\n", E.nqueries,
 	    nchecks, nfail);
