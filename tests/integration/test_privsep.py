@@ -27,6 +27,9 @@ from tvtest import (CTL, WRITERD, Client, Stack, check, db_open, finish,
 WRITER_USER, GW_USER, OTHER_USER = "tvwriter", "tvgw", "tvother"
 
 
+CREATED = []                    # users this run made, removed at the end
+
+
 def ensure_user(name):
     try:
         return pwd.getpwnam(name)
@@ -35,7 +38,18 @@ def ensure_user(name):
                         "--no-create-home", "--home-dir", "/nonexistent",
                         "--shell", "/usr/sbin/nologin", name], check=True)
         print("created user %s" % name, flush=True)
+        CREATED.append(name)
         return pwd.getpwnam(name)
+
+
+def remove_created_users():
+    """The machine as the test found it: users it made go again (with
+    their groups); users that were there before stay."""
+    for name in CREATED:
+        p = subprocess.run(["userdel", name], capture_output=True,
+                           text=True)
+        print("removed user %s: %s" % (name, "ok" if p.returncode == 0
+                                        else p.stderr.strip()), flush=True)
 
 
 def as_user(uid, gid, fn, *args):
@@ -277,15 +291,18 @@ if os.geteuid() != 0:
           % os.geteuid(), flush=True)
     sys.exit(0)
 
-wr = ensure_user(WRITER_USER)
-gw = ensure_user(GW_USER)
-other = ensure_user(OTHER_USER)
-stk = Stack(conf="gateway_user %s\n" % GW_USER)
 try:
-    # mkdtemp made it 0700: writerd must open it to the gateways' group.
-    stk.start_writer(extra=["-u", WRITER_USER])
-    stk.start_gateway(extra=["-u", GW_USER])
-    main(stk, wr, gw, other)
+    wr = ensure_user(WRITER_USER)
+    gw = ensure_user(GW_USER)
+    other = ensure_user(OTHER_USER)
+    stk = Stack(conf="gateway_user %s\n" % GW_USER)
+    try:
+        # mkdtemp made it 0700: writerd must open it to the gateways' group.
+        stk.start_writer(extra=["-u", WRITER_USER])
+        stk.start_gateway(extra=["-u", GW_USER])
+        main(stk, wr, gw, other)
+    finally:
+        stk.cleanup()
 finally:
-    stk.cleanup()
+    remove_created_users()
 finish()
