@@ -176,9 +176,8 @@ file_exists(const char *path, const char *suffix)
 	return stat(p, &sb) == 0;
 }
 
-/* One integer from a query; -1 when it fails. */
-static int64_t
-query_i64(struct store *st, const char *sql)
+int64_t
+store_query_i64(struct store *st, const char *sql)
 {
 	sqlite3_stmt	*s;
 	int64_t		 v = -1;
@@ -205,8 +204,9 @@ migrate_v1(struct store *st, char *err, size_t errlen)
 	    st->path, STORE_SCHEMA_VERSION);
 	if (store_exec(st, migrate_v1_copy) == -1)
 		return -1;
-	before = query_i64(st, "SELECT count(*) FROM current_documents_v1");
-	after = query_i64(st, "SELECT count(*) FROM current_documents");
+	before = store_query_i64(st,
+	    "SELECT count(*) FROM current_documents_v1");
+	after = store_query_i64(st, "SELECT count(*) FROM current_documents");
 	if (before == -1 || before != after) {
 		seterr(err, errlen, "%s: cannot convert from format 1: current "
 		    "documents without their revision in the log%s", st->path,
@@ -225,7 +225,7 @@ create_schema(struct store *st, char *err, size_t errlen)
 	if (store_exec(st, "BEGIN IMMEDIATE") == -1)
 		goto fail;
 	st->in_txn = 1;
-	if (query_i64(st, "SELECT count(*) FROM sqlite_schema"
+	if (store_query_i64(st, "SELECT count(*) FROM sqlite_schema"
 	    " WHERE type = 'table' AND name = 'globals'") == 1 &&
 	    store_global_get_i64(st, "schema_version", &version) == -1)
 		goto rollback;

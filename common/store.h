@@ -129,6 +129,8 @@ void		 store_end_read(struct store *);
 /* Globals, as integers; *out untouched (and 0 returned) when absent. */
 int		 store_global_get_i64(struct store *, const char *key,
 		    int64_t *out);
+/* The integer in the first column of a query's first row; -1 on failure. */
+int64_t		 store_query_i64(struct store *, const char *sql);
 int		 store_global_set_i64(struct store *, const char *key,
 		    int64_t v);
 

@@ -124,20 +124,6 @@ do_status(struct writerd *wd, const struct ctl_args *a, cJSON *r,
 	return 0;
 }
 
-static int64_t
-pragma_int(struct writerd *wd, const char *sql)
-{
-	sqlite3_stmt	*s;
-	int64_t		 v = -1;
-
-	if (sqlite3_prepare_v2(wd->st->db, sql, -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return v;
-}
-
 static int
 do_stats(struct writerd *wd, const struct ctl_args *a, cJSON *r, char *err,
     size_t errlen)
@@ -161,14 +147,14 @@ do_stats(struct writerd *wd, const struct ctl_args *a, cJSON *r, char *err,
 	json_add_int(w, "replays", (int64_t)s->replays);
 	cJSON_AddNumberToObject(w, "mutations_per_s", s->rate);
 	json_add_int(w, "group_max", (int64_t)s->group_max);
-	page = pragma_int(wd, "PRAGMA page_size");
+	page = store_query_i64(wd->st, "PRAGMA page_size");
 	json_add_int(w, "db_bytes", file_size(wd->dbpath, ""));
 	json_add_int(w, "wal_bytes", file_size(wd->dbpath, "-wal"));
-	json_add_int(w, "free_bytes", pragma_int(wd, "PRAGMA freelist_count") *
-	    page);
-	json_add_int(w, "revisions", pragma_int(wd,
+	json_add_int(w, "free_bytes", store_query_i64(wd->st,
+	    "PRAGMA freelist_count") * page);
+	json_add_int(w, "revisions", store_query_i64(wd->st,
 	    "SELECT count(*) FROM documents"));
-	json_add_int(w, "documents", pragma_int(wd,
+	json_add_int(w, "documents", store_query_i64(wd->st,
 	    "SELECT count(*) FROM current_documents"));
 	gc_stats(wd, w);
 	json_add_int(w, "checkpoints", (int64_t)s->checkpoints);
