@@ -3,7 +3,8 @@
  * accepts must re-encode to exactly the input; key_decode_value and
  * key_skip_value must agree on every value they both accept; and the
  * first two values of the input, when they decode, must compare as their
- * bytes do.  Any disagreement aborts.
+ * bytes do; key_doc_id must find a key's trailing string.  Any
+ * disagreement aborts.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,6 +43,31 @@ encode_into(struct buf *b, const cJSON *v)
 		abort();
 }
 
+#define FUZZ_ID_MAX	64	/* longest id asked of key_doc_id */
+
+/*
+ * key_doc_id on a key that decodes: when the last value is a string, it
+ * finds exactly that string at its length; at any other length, what it
+ * returns must be the bytes before the terminator.
+ */
+static void
+check_doc_id(const uint8_t *data, size_t size, const cJSON *last)
+{
+	char	 out[FUZZ_ID_MAX + 1];
+	size_t	 n, idlen;
+
+	idlen = size > 0 ? data[0] % (FUZZ_ID_MAX + 1) : 0;
+	if (key_doc_id(data, size, idlen, out) == 0 && (strlen(out) != idlen ||
+	    memcmp(out, data + size - 2 - idlen, idlen) != 0))
+		abort();
+	if (!cJSON_IsString(last) || (n = strlen(last->valuestring)) >
+	    FUZZ_ID_MAX)
+		return;
+	if (key_doc_id(data, size, n, out) != 0 ||
+	    strcmp(out, last->valuestring) != 0)
+		abort();
+}
+
 /* The whole input as a key. */
 static void
 check_key(const uint8_t *data, size_t size)
@@ -58,6 +84,8 @@ check_key(const uint8_t *data, size_t size)
 	if (b.len != size || (size > 0 && memcmp(b.data, data, size) != 0))
 		abort();
 	buf_free(&b);
+	check_doc_id(data, size, cJSON_GetArrayItem(arr,
+	    cJSON_GetArraySize(arr) - 1));
 	cJSON_Delete(arr);
 }
 
