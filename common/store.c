@@ -78,7 +78,13 @@ static const char *schema_sql =
 static const char *migrate_v1_before =
     "ALTER TABLE documents RENAME TO documents_v1;"
     "ALTER TABLE current_documents RENAME TO current_documents_v1;"
+    /*
+     * The name documents_by_ts is the new log's; the old log keeps an
+     * index of its own, so that the copy in ts order reads it rather
+     * than sorting every value through temporary files.
+     */
     "DROP INDEX documents_by_ts;"
+    "CREATE INDEX documents_v1_by_ts ON documents_v1(ts);"
     "DROP INDEX indexes_by_ts;"
     "ALTER TABLE indexes DROP COLUMN document_id;"
     "ALTER TABLE current_indexes DROP COLUMN document_id;"
@@ -99,7 +105,8 @@ static const char *migrate_v1_copy =
     " FROM documents_v1 ORDER BY ts, id;"
     "INSERT INTO current_documents(id, table_id, ts, seq)"
     " SELECT c.id, c.table_id, c.ts, d.seq FROM current_documents_v1 c"
-    " JOIN documents d ON d.id = c.id AND d.ts = c.ts;";
+    " JOIN documents d ON d.id = c.id AND d.ts = c.ts"
+    " AND d.table_id = c.table_id AND d.deleted = 0;";
 
 static const char *migrate_v1_after =
     "DROP TABLE current_documents_v1;"
@@ -192,8 +199,8 @@ store_query_i64(struct store *st, const char *sql)
 
 /*
  * From format 1: every current document must find its newest revision in
- * the log, or the copy would lose it; then the copy is refused and the
- * file left as it was.
+ * the log, live and in the same table, or the copy would lose it; then
+ * the copy is refused and the file left as it was.
  */
 static int
 migrate_v1(struct store *st, char *err, size_t errlen)
@@ -216,18 +223,46 @@ migrate_v1(struct store *st, char *err, size_t errlen)
 	return store_exec(st, migrate_v1_after);
 }
 
+/*
+ * A reader reads one format: the one writerd converts every file to.  A
+ * gateway older or newer than its writer says so, rather than failing on
+ * each statement.
+ */
+static int
+check_format(struct store *st, char *err, size_t errlen)
+{
+	char	 have[24], want[24];
+	int64_t	 version = 0;
+
+	if (store_global_get_i64(st, "schema_version", &version) == -1) {
+		seterr(err, errlen, "%s: cannot read the database's format: %s",
+		    st->path, sqlite3_errmsg(st->db));
+		return -1;
+	}
+	if (version == STORE_SCHEMA_VERSION)
+		return 0;
+	snprintf(have, sizeof(have), "%" PRId64, version);
+	snprintf(want, sizeof(want), "%d", STORE_SCHEMA_VERSION);
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s: the database is in format %s; this "
+		    "program reads format %s", st->path, have, want);
+	return -1;
+}
+
 static int
 create_schema(struct store *st, char *err, size_t errlen)
 {
-	int64_t	 version = 0;
+	int64_t	 version = 0, n;
 	int	 rollback = 0;
 
 	if (store_exec(st, "BEGIN IMMEDIATE") == -1)
 		goto fail;
 	st->in_txn = 1;
-	if (store_query_i64(st, "SELECT count(*) FROM sqlite_schema"
-	    " WHERE type = 'table' AND name = 'globals'") == 1 &&
-	    store_global_get_i64(st, "schema_version", &version) == -1)
+	/* A file without globals is new; one that cannot tell is refused. */
+	if ((n = store_query_i64(st, "SELECT count(*) FROM sqlite_schema"
+	    " WHERE type = 'table' AND name = 'globals'")) == -1 ||
+	    (n == 1 && store_global_get_i64(st, "schema_version", &version)
+	    == -1))
 		goto rollback;
 	if (version > STORE_SCHEMA_VERSION) {
 		seterr(err, errlen, "%s: schema version is newer than this "
@@ -335,6 +370,8 @@ store_open(const char *path, enum store_mode mode,
 		 */
 		if (store_exec(st, "PRAGMA temp_store = MEMORY") == -1)
 			goto sqlfail;
+		if (check_format(st, err, errlen) == -1)
+			goto fail;
 	}
 	for (i = 0; i < ST_COUNT; i++) {
 		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1,

@@ -2798,6 +2798,13 @@ test_migrate(void)
 	    raw_i64(db, "SELECT count(*) FROM sqlite_schema"
 	    " WHERE name LIKE '%_v1'") == 0, "the refused file is left as "
 	    "it was");
+	/* A reader (a gateway) does not convert: it says what it found. */
+	msg[0] = '\0';
+	st = store_open(E.path, STORE_RO, NULL, msg, sizeof(msg));
+	CHECK(st == NULL && strstr(msg, "in format 1; this program reads "
+	    "format 2") != NULL, "read-only open of a format 1 file: refused "
+	    "(%s)", msg);
+	store_close(st);
 	if (sqlite3_exec(db, restore, NULL, NULL, NULL) != SQLITE_OK)
 		die("restore", sqlite3_errmsg(db));
 	sqlite3_close(db);
