@@ -1,7 +1,9 @@
 /*
- * Start-up helpers shared by writerd and gatewayd: where the state lives,
- * who to run as, and the privilege drop of the fixed start-up order.
+ * Start-up helpers shared by writerd, gatewayd and tinyvexctl: where the
+ * state lives, the addresses of its sockets, who to run as, and the
+ * privilege drop of the fixed start-up order.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -69,6 +71,33 @@ statedir_make(const char *path, mode_t mode)
 		return -1;
 	}
 	return 0;
+}
+
+int
+unix_addr(struct sockaddr_un *sun, const char *path)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlcpy_tv(sun->sun_path, path, sizeof(sun->sun_path)) >=
+	    sizeof(sun->sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
+unix_answers(const char *path)
+{
+	struct sockaddr_un	 sun;
+	int			 fd, rc;
+
+	if (unix_addr(&sun, path) == -1 ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return rc;
 }
 
 int

@@ -6,6 +6,7 @@
 #define TINYVEX_DAEMON_H
 
 #include <sys/types.h>
+#include <sys/un.h>
 
 #define TINYVEX_ROOT_STATEDIR	"/var/lib/tinyvex"
 #define TINYVEX_DB_NAME		"tinyvex.db"
@@ -22,6 +23,13 @@ char	*statedir_path(const char *dir);
 int	 statedir_make(const char *path, mode_t mode);
 /* path/name in a new string. */
 char	*path_join(const char *dir, const char *name);
+/*
+ * The address of the Unix socket at path: 0, or -1 (errno ENAMETOOLONG)
+ * when path does not fit in it.
+ */
+int	 unix_addr(struct sockaddr_un *sun, const char *path);
+/* 1 when a daemon answers on the Unix socket at path, else 0. */
+int	 unix_answers(const char *path);
 /* Look up a user: 0 or -1. */
 int	 user_lookup(const char *name, uid_t *uid, gid_t *gid);
 /*

@@ -244,13 +244,10 @@ ctl_connect(const char *path)
 	struct sockaddr_un	 sun;
 	int			 fd, saved;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
+	if (unix_addr(&sun, path) == -1) {
 		warnx("%s: path too long for a socket", path);
 		return -1;
 	}
-	strlcpy_tv(sun.sun_path, path, sizeof(sun.sun_path));
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
 		warn("socket");
 		return -1;

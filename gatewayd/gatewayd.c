@@ -185,7 +185,7 @@ main(int argc, char *argv[])
 	snprintf(gw.gateway_id, sizeof(gw.gateway_id), "gw-%d-%s",
 	    (int)getpid(), gw.listen_port);
 	if (gateway_setup(&gw, dir) == -1)
-		fatalx("event_base_new");
+		fatalx("cannot set up the gateway");
 
 	/* Everything that needs privilege. */
 	if (listener_start(&gw) == -1)

@@ -12,6 +12,7 @@
 
 #include "daemon.h"
 #include "gatewayd.h"
+#include "log.h"
 
 /* Defaults and empty lists; nothing is allocated. */
 void
@@ -30,20 +31,29 @@ gateway_init(struct gateway *gw)
 /*
  * The state directory dir (NULL: the default) and the paths in it, the
  * Host/Origin/token policy from the configuration and listen_host, and
- * the event base.  0, or -1 when no event base could be made.
+ * the event base.  0, or -1 when the writer's socket path is too long or
+ * no event base could be made.
  */
 int
 gateway_setup(struct gateway *gw, const char *dir)
 {
+	struct sockaddr_un	 sun;
+
 	gw->statedir = statedir_path(dir);
 	gw->dbpath = path_join(gw->statedir, TINYVEX_DB_NAME);
 	gw->writer_sock = path_join(gw->statedir, TINYVEX_WRITER_SOCK);
+	if (unix_addr(&sun, gw->writer_sock) == -1) {
+		log_warnx("%s: socket path too long", gw->writer_sock);
+		return -1;
+	}
 	gw->policy.listen_host = gw->listen_host;
 	gw->policy.origins = gw->conf.origins;
 	gw->policy.norigins = gw->conf.norigins;
 	gw->policy.token = gw->conf.token;
-	if ((gw->base = event_base_new()) == NULL)
+	if ((gw->base = event_base_new()) == NULL) {
+		log_warnx("event_base_new failed");
 		return -1;
+	}
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 
 #include <event2/buffer.h>
 
+#include "daemon.h"
 #include "gatewayd.h"
 #include "ipc.h"
 #include "json.h"
@@ -65,9 +66,8 @@ up_connect(struct gateway *gw)
 	struct sockaddr_un	 sun;
 	struct ipc_msg		 m;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	strlcpy_tv(sun.sun_path, gw->writer_sock, sizeof(sun.sun_path));
+	/* Checked at start-up (gateway_setup): the path fits. */
+	unix_addr(&sun, gw->writer_sock);
 	up->bev = bufferevent_socket_new(gw->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (up->bev == NULL)
 		fatalx("bufferevent_socket_new");

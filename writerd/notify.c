@@ -19,6 +19,7 @@
 
 #include <event2/buffer.h>
 
+#include "daemon.h"
 #include "json.h"
 #include "log.h"
 #include "proto/ipc.h"
@@ -54,24 +55,17 @@ unix_listen(const char *path, mode_t mode)
 {
 	struct sockaddr_un	 sun;
 	mode_t			 old;
-	int			 fd, probe;
+	int			 fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlcpy_tv(sun.sun_path, path, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path)) {
+	if (unix_addr(&sun, path) == -1) {
 		log_warnx("%s: socket path too long", path);
 		return -1;
 	}
-	if ((probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	if (connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
-		close(probe);
+	if (unix_answers(path)) {
 		log_warnx("%s: another daemon is answering on it", path);
 		errno = EADDRINUSE;
 		return -1;
 	}
-	close(probe);
 	if (unlink(path) == -1 && errno != ENOENT) {
 		log_warn("unlink %s", path);
 		return -1;

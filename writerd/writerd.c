@@ -23,27 +23,6 @@
 
 #define WRITERD_TICK_US		(250 * 1000)	/* housekeeping timer */
 
-/*
- * 1 when a daemon answers on the Unix socket at path: another writerd
- * serves this state directory.
- */
-static int
-socket_answers(const char *path)
-{
-	struct sockaddr_un	 sun;
-	int			 fd, rc;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlcpy_tv(sun.sun_path, path, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path) ||
-	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return 0;
-	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
-	close(fd);
-	return rc;
-}
-
 static void
 usage(void)
 {
@@ -247,7 +226,7 @@ main(int argc, char *argv[])
 	for (i = 0; i < 2; i++) {
 		p = path_join(wd.statedir, i == 0 ? TINYVEX_WRITER_SOCK :
 		    TINYVEX_CONTROL_SOCK);
-		if (socket_answers(p))
+		if (unix_answers(p))
 			fatalx("%s: another daemon is answering on it", p);
 		free(p);
 	}

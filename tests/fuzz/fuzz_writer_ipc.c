@@ -359,9 +359,7 @@ drive(const uint8_t *data, size_t size, uint64_t *ran)
 	ssize_t			 n;
 	int			 fd, spins, shut = 0;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	strlcpy_tv(sun.sun_path, sockpath, sizeof(sun.sun_path));
+	need(unix_addr(&sun, sockpath) == 0);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	need(fd != -1);
 	need(connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0);

@@ -264,11 +264,8 @@ sock_connect(void)
 	struct sockaddr_un	 sun;
 	int			 fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(T.sock) >= sizeof(sun.sun_path))
+	if (unix_addr(&sun, T.sock) == -1)
 		bail(__LINE__, "socket path too long");
-	strlcpy_tv(sun.sun_path, T.sock, sizeof(sun.sun_path));
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		bail(__LINE__, "socket: %s", strerror(errno));
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
