@@ -26,8 +26,8 @@ import statistics
 import subprocess
 import time
 
-from tvtest import (CTL, Client, RpcError, Stack, check, db_open, finish,
-                    run, sanitizer_reports, wait_for)
+from tvtest import (CTL, Client, RpcError, Stack, check, ctl, db_open,
+                    finish, run, sanitizer_reports, wait_for)
 
 SCALE = float(os.environ.get("TINYVEX_TEST_SCALE", "1"))
 NDOCS = int(os.environ.get("TINYVEX_GC_MESSAGES", "100"))   # messages
@@ -71,19 +71,6 @@ def text_after(doc, p, cache={}):
     if doc not in cache:
         cache[doc] = full_text(doc)
     return cache[doc][:p * FINAL_BYTES // NPATCHES]
-
-
-def ctl(st, *args, timeout=120):
-    p = subprocess.run([CTL, "-j", "-r", st.dir] + list(args),
-                       capture_output=True, text=True, timeout=timeout)
-    try:
-        out = json.loads(p.stdout) if p.returncode == 0 else None
-    except ValueError:
-        out = None
-    if out is None:
-        print("tinyvexctl %s: rc %d, %r %r" % (" ".join(args), p.returncode,
-                                             p.stdout[:300], p.stderr[:300]))
-    return out
 
 
 def file_bytes(st):

@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import time
 
-from tvtest import (CTL, Client, RpcError, Stack, check, finish, run,
+from tvtest import (CTL, Client, RpcError, Stack, check, ctl, finish, run,
                     sanitizer_reports, wait_for)
 
 SCALE = float(os.environ.get("TINYVEX_TEST_SCALE", "1"))
@@ -32,24 +32,6 @@ SCHEMA3 = {"tables": {"items": {"indexes": {"by_kind": ["kind"],
                                             "by_size": ["size"]}}}}
 CONF = ("journal_size_limit 4M\ncheckpoint_interval 1s\n"
         "query_max_rows 100000\n")
-
-
-def ctl(st, *args, raw=False, timeout=60):
-    """Run tinyvexctl -j; the parsed reply, or None (printed) on failure.
-    With raw, the CompletedProcess."""
-    p = subprocess.run([CTL] + ([] if raw else ["-j"]) + ["-r", st.dir] +
-                       list(args), capture_output=True, text=True,
-                       timeout=timeout)
-    if raw:
-        return p
-    try:
-        out = json.loads(p.stdout) if p.returncode == 0 else None
-    except ValueError:
-        out = None
-    if out is None:
-        print("tinyvexctl %s: rc %d, %r %r" % (" ".join(args), p.returncode,
-                                             p.stdout[:300], p.stderr[:300]))
-    return out
 
 
 def log_text(path):

@@ -10,9 +10,8 @@ a gateway refuses a format 1 file is checked in the unit tests.)"""
 
 import json
 import os
-import subprocess
 
-from tvtest import (CTL, Client, Stack, check, db_integrity, db_open,
+from tvtest import (Client, Stack, check, ctl, db_integrity, db_open,
                     finish, run)
 
 NDOCS = 200                     # documents inserted
@@ -205,9 +204,8 @@ try:
           "format 2, no old table left (%s, %d)" % (version, leftovers))
     st.start_gateway()
     run(after(st, ids, qs, now, past))
-    p = subprocess.run([CTL, "-j", "-r", st.dir, "gc", "--keep", "0s"],
-                       capture_output=True, text=True, timeout=60)
-    check(p.returncode == 0, "GC runs on the converted file")
+    check(ctl(st, "gc", "--keep", "0s") is not None,
+          "GC runs on the converted file")
     check(db_integrity(db) == "ok", "integrity_check after conversion and GC")
     st.stop()
     st.start_writer()

@@ -481,6 +481,24 @@ class RawWs:
 # Reading the database file directly, beside the daemons: what is really
 # stored, whatever the daemons answer.
 
+def ctl(st, *args, raw=False, timeout=60):
+    """Run tinyvexctl -j; the parsed reply, or None (printed) on failure.
+    With raw, the CompletedProcess."""
+    p = subprocess.run([CTL] + ([] if raw else ["-j"]) + ["-r", st.dir] +
+                       list(args), capture_output=True, text=True,
+                       timeout=timeout)
+    if raw:
+        return p
+    try:
+        out = json.loads(p.stdout) if p.returncode == 0 else None
+    except ValueError:
+        out = None
+    if out is None:
+        print("tinyvexctl %s: rc %d, %r %r" % (" ".join(args), p.returncode,
+                                             p.stdout[:300], p.stderr[:300]))
+    return out
+
+
 def db_snapshot(statedir):
     """Copy tinyvex.db and its WAL (as they are on disk, e.g. after a
     crash) into a new temporary directory; returns the copy's path.  The
