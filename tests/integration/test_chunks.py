@@ -4,7 +4,7 @@ one-shot query of the same function."""
 
 import json
 
-from tvtest import Client, Stack, check, finish, run
+from tvtest import Client, check, run_stack
 
 
 async def main(st):
@@ -36,11 +36,4 @@ async def main(st):
     await c.close()
 
 
-st = Stack()
-try:
-    st.start_writer()
-    st.start_gateway()
-    run(main(st))
-finally:
-    st.cleanup()
-finish()
+run_stack(main)

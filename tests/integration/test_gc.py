@@ -26,8 +26,8 @@ import statistics
 import subprocess
 import time
 
-from tvtest import (CTL, Client, RpcError, Stack, check, ctl, db_open,
-                    finish, run, sanitizer_reports, wait_for)
+from tvtest import (CTL, Client, RpcError, check, ctl, db_open, run_stack,
+                    sanitizer_reports, wait_for)
 
 SCALE = float(os.environ.get("TINYVEX_TEST_SCALE", "1"))
 NDOCS = int(os.environ.get("TINYVEX_GC_MESSAGES", "100"))   # messages
@@ -388,11 +388,4 @@ async def main(st):
     print("test time %.1f s" % (time.time() - t_start))
 
 
-st = Stack(schema=SCHEMA, conf=CONF)
-try:
-    st.start_writer()
-    st.start_gateway()
-    run(main(st))
-finally:
-    st.cleanup()
-finish()
+run_stack(main, schema=SCHEMA, conf=CONF)

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 
-from tvtest import CTL, Client, RawWs, Stack, check, finish, http_raw, run
+from tvtest import CTL, Client, RawWs, check, http_raw, run_stack
 
 # Thousands of sockets here and in the gateway (which inherits this).
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -215,11 +215,4 @@ async def main(st):
     check(h is not None and h["status"] == "ok", "the gateway is still healthy")
 
 
-st = Stack(conf=CONF)
-try:
-    st.start_writer()
-    st.start_gateway()
-    run(main(st))
-finally:
-    st.cleanup()
-finish()
+run_stack(main, conf=CONF)

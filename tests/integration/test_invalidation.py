@@ -2,7 +2,7 @@
 (/healthz "reruns"): a write reruns only the queries whose read set holds
 one of its keys."""
 
-from tvtest import Client, Stack, check, finish, run
+from tvtest import Client, check, run_stack
 
 SCHEMA = {"tables": {"messages": {"indexes": {"by_thread": ["thread", "n"]}},
                      "docs": {}}}
@@ -78,11 +78,4 @@ async def main(st):
     await w.close()
 
 
-st = Stack(schema=SCHEMA)
-try:
-    st.start_writer()
-    st.start_gateway()
-    run(main(st))
-finally:
-    st.cleanup()
-finish()
+run_stack(main, schema=SCHEMA)

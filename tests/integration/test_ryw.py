@@ -3,7 +3,7 @@ arrives only after a transition whose endVersion.ts is at or past the
 mutation's ts, and when the answer arrives the client's subscription
 already holds the written document."""
 
-from tvtest import Client, Stack, check, finish, run
+from tvtest import Client, check, run_stack
 
 N = 1000
 
@@ -46,11 +46,4 @@ async def main(st):
     await other.close()
 
 
-st = Stack()
-try:
-    st.start_writer()
-    st.start_gateway()
-    run(main(st))
-finally:
-    st.cleanup()
-finish()
+run_stack(main)

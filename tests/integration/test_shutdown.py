@@ -5,7 +5,7 @@ import asyncio
 import signal
 import time
 
-from tvtest import Client, Stack, check, finish, run
+from tvtest import Client, check, run_stack
 
 
 async def main(st):
@@ -26,11 +26,4 @@ async def main(st):
     check(rc == 0, "writerd exited 0 on SIGTERM")
 
 
-st = Stack()
-try:
-    st.start_writer()
-    st.start_gateway()
-    run(main(st))
-finally:
-    st.cleanup()
-finish()
+run_stack(main)

@@ -12,7 +12,7 @@ import signal
 import socket
 import time
 
-from tvtest import Client, RawWs, Stack, check, finish, run
+from tvtest import Client, RawWs, check, run_stack
 
 CONF = "output_soft_limit 2M\noutput_hard_limit 8M\noutput_soft_grace 30s\n"
 
@@ -161,11 +161,4 @@ async def main(st):
     await good.close()
 
 
-st = Stack(conf=CONF)
-try:
-    st.start_writer()
-    st.start_gateway()
-    run(main(st))
-finally:
-    st.cleanup()
-finish()
+run_stack(main, conf=CONF)

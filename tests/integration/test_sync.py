@@ -3,7 +3,7 @@ order, with chained versions; adding and removing queries in one
 modifyQuerySet gives QueryRemoved and the new results in one transition;
 a write that changes none of a client's results sends it nothing."""
 
-from tvtest import Client, Stack, check, finish, run
+from tvtest import Client, check, run_stack
 
 
 async def main(st):
@@ -69,11 +69,4 @@ async def main(st):
     await b.close()
 
 
-st = Stack()
-try:
-    st.start_writer()
-    st.start_gateway()
-    run(main(st))
-finally:
-    st.cleanup()
-finish()
+run_stack(main)

@@ -7,7 +7,7 @@ final state as a fresh query, with no version gap."""
 import asyncio
 import json
 
-from tvtest import Client, RpcError, Stack, check, finish, run
+from tvtest import Client, RpcError, check, run_stack
 
 
 async def writer_loop(c, acked, errors, stop):
@@ -65,11 +65,4 @@ async def main(st):
         await c.close()
 
 
-st = Stack()
-try:
-    st.start_writer()
-    st.start_gateway()
-    run(main(st))
-finally:
-    st.cleanup()
-finish()
+run_stack(main)

@@ -355,6 +355,20 @@ def run(coro):
 # Raw HTTP and WebSocket, for inputs a well-behaved client library refuses
 # to send.
 
+def run_stack(main, **stack_args):
+    """The usual test: a Stack (schema=, conf=) with writerd and one
+    gatewayd, main(stack) run to its end, the daemons stopped and the
+    stack cleaned up whatever happened, then the count of checks."""
+    st = Stack(**stack_args)
+    try:
+        st.start_writer()
+        st.start_gateway()
+        run(main(st))
+    finally:
+        st.cleanup()
+    finish()
+
+
 def http_raw(port, head, timeout=5):
     """Send head bytes, return (status, headers text, body) of the answer."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
