@@ -15,25 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "proto/ctl.h"
 #include "writerd.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-static void
-need(int cond)
-{
-	if (!cond)
-		abort();
-}
-
-static void
-in_body(const unsigned char *body, size_t len, const void *p, size_t n)
-{
-	const unsigned char	*q = p;
-
-	need(q >= body && q <= body + len && n <= (size_t)(body + len - q));
-}
 
 static int
 all_zero(const void *p, size_t n)

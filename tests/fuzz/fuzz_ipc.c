@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "ipc.h"
 
 #define FUZZ_MAX_DEPTH	32	/* nesting the walker follows */
@@ -26,19 +27,9 @@ struct walk {
 };
 
 static void
-need(int cond)
+walk_in_body(const struct walk *w, const void *p, size_t len)
 {
-	if (!cond)
-		abort();
-}
-
-static void
-in_body(const struct walk *w, const void *p, size_t len)
-{
-	const unsigned char	*q = p;
-
-	need(q >= w->lo && q <= w->lo + w->len &&
-	    len <= (size_t)(w->lo + w->len - q));
+	in_body(w->lo, w->len, p, len);
 }
 
 static void
@@ -93,14 +84,14 @@ walk_one(struct ipc_reader *r, struct walk *w, int depth)
 		break;
 	case IPC_K_STR:
 		need(ipc_get_str(r, &s, &len, SIZE_MAX) == 0);
-		in_body(w, s, len);
+		walk_in_body(w, s, len);
 		if (len > 0)
 			need(ipc_get_str(&t, &s, &len, len - 1) == -1);
 		ipc_add_str(w->out, s, len);
 		break;
 	case IPC_K_BIN:
 		need(ipc_get_bin(r, &b, &len, SIZE_MAX) == 0);
-		in_body(w, b, len);
+		walk_in_body(w, b, len);
 		if (len > 0)
 			need(ipc_get_bin(&t, &b, &len, len - 1) == -1);
 		ipc_add_bin(w->out, b, len);

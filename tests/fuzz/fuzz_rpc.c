@@ -42,6 +42,7 @@
 #include <event2/event.h>
 
 #include "daemon.h"
+#include "fuzz.h"
 #include "gatewayd.h"
 #include "json.h"
 #include "log.h"
@@ -65,13 +66,6 @@ struct chunks {
 	int64_t		 total;
 	struct buf	 text;
 };
-
-static void
-need(int cond)
-{
-	if (!cond)
-		abort();
-}
 
 static void
 write_one(struct wctx *w, int64_t *ts, const char *udf, const char *args,

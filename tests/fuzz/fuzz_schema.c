@@ -12,19 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "json.h"
 #include "writerd.h"
 
 #define FUZZ_SCHEMA_MAX_TABLES	1000	/* tables a schema file may list */
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-static void
-need(int cond)
-{
-	if (!cond)
-		abort();
-}
 
 static void
 check_index(const struct schema_table *t, size_t j)

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "fuzz.h"
 #include "log.h"
 #include "proto/ipc.h"
 #include "writerd.h"
@@ -48,21 +49,6 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 static struct writerd	 wd;
 static char		 sockpath[256];
 static uint64_t		 commits_at_open;
-
-static void
-need(int cond)
-{
-	if (!cond)
-		abort();
-}
-
-static void
-in_body(const unsigned char *body, size_t len, const void *p, size_t n)
-{
-	const unsigned char	*q = p;
-
-	need(q >= body && q <= body + len && n <= (size_t)(body + len - q));
-}
 
 static void
 on_commit(evutil_socket_t fd, short ev, void *arg)
