@@ -14,11 +14,11 @@
 #include <cjson/cJSON.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include "config.h"
 #include "errors.h"
 #include "http.h"
+#include "listen.h"
 #include "scan.h"
 #include "store.h"
 #include "util.h"
@@ -165,7 +165,7 @@ struct gateway {
 	char			*listen_host;
 	char			*listen_port;
 	struct event_base	*base;
-	struct evconnlistener	*listener;
+	struct listen_sock	*listener;
 	struct http_policy	 policy;
 	struct store		*st;		/* NULL until the db exists */
 	struct event		*db_wait_ev;
@@ -194,7 +194,6 @@ struct gateway {
 	int			 in_refresh;
 	int64_t			 last_stats_us;
 	struct gw_stats		 stats;
-	int			 listen_paused;
 	int			 sandbox_pending; /* no state directory yet */
 };
 

@@ -1,7 +1,7 @@
 /*
  * Accepting clients: the listening socket (optionally SO_REUSEPORT, so
- * several gateways can share a port), the connection limit, pausing accept
- * when out of descriptors, and the HTTP/1.1 request head, read with a size
+ * several gateways can share a port; accepting and its pause when out of
+ * descriptors are common/listen.c's), and the HTTP/1.1 request head, read with a size
  * and a time limit before it is handed to http.c to decide on.  A
  * connection whose upgrade is accepted becomes a session; any other gets
  * its answer and is closed once the answer is out.
@@ -24,8 +24,6 @@
 #include "gatewayd.h"
 #include "log.h"
 
-#define LISTEN_BACKLOG		1024
-#define ACCEPT_PAUSE_US		(100 * 1000)	/* after EMFILE */
 
 /* A connection still in its HTTP head. */
 struct handshake {
@@ -188,17 +186,13 @@ hs_timeout(evutil_socket_t fd, short ev, void *arg)
 }
 
 static void
-on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+on_accept(int fd, void *arg)
 {
 	struct gateway		*gw = arg;
 	struct handshake	*hs;
 	struct timeval		 tv;
 	int			 one = 1;
 
-	(void)l;
-	(void)sa;
-	(void)salen;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	hs = xcalloc(1, sizeof(*hs));
 	hs->gw = gw;
@@ -217,72 +211,24 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	evtimer_add(hs->timer, &tv);
 }
 
-static void
-resume_accept(evutil_socket_t fd, short ev, void *arg)
-{
-	struct gateway	*gw = arg;
-
-	(void)fd;
-	(void)ev;
-	gw->listen_paused = 0;
-	if (gw->listener != NULL)
-		evconnlistener_enable(gw->listener);
-}
-
-static void
-on_accept_error(struct evconnlistener *l, void *arg)
-{
-	struct gateway	*gw = arg;
-	struct timeval	 tv = { 0, ACCEPT_PAUSE_US };
-	int		 e = EVUTIL_SOCKET_ERROR();
-
-	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-		if (!gw->listen_paused)
-			log_warnx("accept: %s: pausing", strerror(e));
-		gw->listen_paused = 1;
-		evconnlistener_disable(l);
-		event_base_once(gw->base, -1, EV_TIMEOUT, resume_accept, gw,
-		    &tv);
-		return;
-	}
-	log_warnx("accept: %s", strerror(e));
-}
-
 int
 listener_start(struct gateway *gw)
 {
-	struct addrinfo		 hints, *res = NULL;
-	unsigned		 flags = LEV_OPT_CLOSE_ON_FREE |
-				    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+	char	 name[LISTEN_NAME_MAX + 1];
+	int	 fd;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	if (getaddrinfo(gw->listen_host, gw->listen_port, &hints, &res) != 0 ||
-	    res == NULL) {
-		log_warnx("bad listen address %s:%s", gw->listen_host,
-		    gw->listen_port);
+	if ((fd = listen_tcp(gw->listen_host, gw->listen_port,
+	    gw->conf.reuseport)) == -1)
 		return -1;
-	}
-	if (gw->conf.reuseport)
-		flags |= LEV_OPT_REUSEABLE_PORT;
-	gw->listener = evconnlistener_new_bind(gw->base, on_accept, gw, flags,
-	    LISTEN_BACKLOG, res->ai_addr, (int)res->ai_addrlen);
-	freeaddrinfo(res);
-	if (gw->listener == NULL) {
-		log_warn("listen on %s:%s", gw->listen_host, gw->listen_port);
-		return -1;
-	}
-	evconnlistener_set_error_cb(gw->listener, on_accept_error);
-	return 0;
+	snprintf(name, sizeof(name), "%s:%s", gw->listen_host,
+	    gw->listen_port);
+	gw->listener = listen_start(gw->base, fd, name, on_accept, gw);
+	return gw->listener != NULL ? 0 : -1;
 }
 
 void
 listener_stop(struct gateway *gw)
 {
-	if (gw->listener != NULL) {
-		evconnlistener_free(gw->listener);
-		gw->listener = NULL;
-	}
+	listen_free(gw->listener);
+	gw->listener = NULL;
 }

@@ -16,6 +16,7 @@
 
 #include <event2/buffer.h>
 
+#include "daemon.h"
 #include "json.h"
 #include "log.h"
 #include "proto/ctl.h"
@@ -441,17 +442,13 @@ ctl_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
-ctl_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+ctl_accept(int fd, void *arg)
 {
 	struct writerd	*wd = arg;
 	struct ctlconn	*c;
 	struct ucred	 cred;
 	socklen_t	 len = sizeof(cred);
 
-	(void)l;
-	(void)sa;
-	(void)salen;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
 	    len != sizeof(cred) ||
 	    (cred.uid != 0 && cred.uid != geteuid())) {
@@ -479,32 +476,16 @@ ctl_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	wd->nctl++;
 }
 
-static void
-ctl_listen_error(struct evconnlistener *l, void *arg)
-{
-	(void)arg;
-	log_warn("control.sock accept");
-	if (errno == EMFILE || errno == ENFILE) {
-		evconnlistener_disable(l);
-		evconnlistener_enable(l);
-	}
-}
-
 int
 control_listen(struct writerd *wd, const char *path)
 {
 	int	 fd;
 
-	if ((fd = unix_listen(path, 0600)) == -1)
+	if ((fd = listen_unix(path, 0600)) == -1)
 		return -1;
-	wd->ctl_listener = evconnlistener_new(wd->base, ctl_accept, wd,
-	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	if (wd->ctl_listener == NULL) {
-		close(fd);
-		return -1;
-	}
-	evconnlistener_set_error_cb(wd->ctl_listener, ctl_listen_error);
-	return 0;
+	wd->ctl_listener = listen_start(wd->base, fd, TINYVEX_CONTROL_SOCK,
+	    ctl_accept, wd);
+	return wd->ctl_listener != NULL ? 0 : -1;
 }
 
 void
@@ -514,8 +495,6 @@ control_close_all(struct writerd *wd)
 
 	while ((c = TAILQ_FIRST(&wd->ctlconns)) != NULL)
 		ctl_free(c);
-	if (wd->ctl_listener != NULL) {
-		evconnlistener_free(wd->ctl_listener);
-		wd->ctl_listener = NULL;
-	}
+	listen_free(wd->ctl_listener);
+	wd->ctl_listener = NULL;
 }

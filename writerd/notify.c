@@ -46,49 +46,6 @@ mutation_free(struct mutation *m)
 	free(m);
 }
 
-/*
- * Create a Unix socket at path with the given mode, refusing to replace
- * one that a live daemon still answers on.
- */
-int
-unix_listen(const char *path, mode_t mode)
-{
-	struct sockaddr_un	 sun;
-	mode_t			 old;
-	int			 fd;
-
-	if (unix_addr(&sun, path) == -1) {
-		log_warnx("%s: socket path too long", path);
-		return -1;
-	}
-	if (unix_answers(path)) {
-		log_warnx("%s: another daemon is answering on it", path);
-		errno = EADDRINUSE;
-		return -1;
-	}
-	if (unlink(path) == -1 && errno != ENOENT) {
-		log_warn("unlink %s", path);
-		return -1;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1)
-		return -1;
-	old = umask(0777 & ~mode);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		umask(old);
-		log_warn("bind %s", path);
-		close(fd);
-		return -1;
-	}
-	umask(old);
-	if (chmod(path, mode) == -1 || listen(fd, 64) == -1) {
-		log_warn("%s", path);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* 0 when the peer is allowed: root, our own uid, or the gateway user. */
 static int
 peer_allowed(struct writerd *wd, int fd, uid_t *uidp)
@@ -114,8 +71,7 @@ hello_timeout(evutil_socket_t fd, short ev, void *arg)
 }
 
 static void
-gw_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+gw_accept(int fd, void *arg)
 {
 	struct writerd		*wd = arg;
 	struct gwlink		*gw;
@@ -123,9 +79,6 @@ gw_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	size_t			 n = 0;
 	uid_t			 uid = (uid_t)-1;
 
-	(void)l;
-	(void)sa;
-	(void)salen;
 	if (peer_allowed(wd, fd, &uid) == -1) {
 		log_warnx("writer.sock: refused peer uid %d", (int)uid);
 		close(fd);
@@ -157,36 +110,19 @@ gw_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	log_debug("gateway %u connected (uid %d)", gw->id, (int)uid);
 }
 
-static void
-gw_listen_error(struct evconnlistener *l, void *arg)
-{
-	(void)arg;
-	log_warn("writer.sock accept");
-	/* Out of descriptors: pause accepting for a moment. */
-	if (errno == EMFILE || errno == ENFILE) {
-		evconnlistener_disable(l);
-		evconnlistener_enable(l);
-	}
-}
-
 int
 notify_listen(struct writerd *wd, const char *path)
 {
 	int	 fd;
 
-	if ((fd = unix_listen(path, 0660)) == -1)
+	if ((fd = listen_unix(path, 0660)) == -1)
 		return -1;
 	if (geteuid() == 0 && wd->gw_gid != 0 &&
 	    chown(path, 0, wd->gw_gid) == -1)
 		log_warn("chown %s", path);
-	wd->gw_listener = evconnlistener_new(wd->base, gw_accept, wd,
-	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	if (wd->gw_listener == NULL) {
-		close(fd);
-		return -1;
-	}
-	evconnlistener_set_error_cb(wd->gw_listener, gw_listen_error);
-	return 0;
+	wd->gw_listener = listen_start(wd->base, fd, TINYVEX_WRITER_SOCK,
+	    gw_accept, wd);
+	return wd->gw_listener != NULL ? 0 : -1;
 }
 
 static void
@@ -479,8 +415,6 @@ notify_close_all(struct writerd *wd)
 
 	while ((gw = TAILQ_FIRST(&wd->gateways)) != NULL)
 		gw_free(gw);
-	if (wd->gw_listener != NULL) {
-		evconnlistener_free(wd->gw_listener);
-		wd->gw_listener = NULL;
-	}
+	listen_free(wd->gw_listener);
+	wd->gw_listener = NULL;
 }

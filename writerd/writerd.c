@@ -56,7 +56,7 @@ writerd_stop(struct writerd *wd)
 	while (!TAILQ_EMPTY(&wd->queue))
 		commit_run(wd);
 	if (wd->gw_listener != NULL)
-		evconnlistener_disable(wd->gw_listener);
+		listen_disable(wd->gw_listener);
 	/* Give the answers a moment to leave, then stop the loop. */
 	event_base_once(wd->base, -1, EV_TIMEOUT, stop_check, wd, &tv);
 }

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "errors.h"
 #include "ipc.h"
+#include "listen.h"
 #include "proto/ctl.h"
 #include "proto/ipc.h"
 #include "store.h"
@@ -165,8 +166,8 @@ struct writerd {
 	char			*conf_path;	/* -f FILE, or NULL */
 	struct store		*st;
 	struct event_base	*base;
-	struct evconnlistener	*gw_listener;
-	struct evconnlistener	*ctl_listener;
+	struct listen_sock	*gw_listener;	/* writer.sock */
+	struct listen_sock	*ctl_listener;	/* control.sock */
 	struct event		*commit_ev;	/* run a group commit */
 	struct event		*sig_ev[4];
 	struct event		*timer_ev;	/* checkpoint, GC, rates */
@@ -196,7 +197,6 @@ struct writerd {
 void	 writerd_stop(struct writerd *);
 
 /* notify.c */
-int	 unix_listen(const char *path, mode_t mode);
 int	 notify_listen(struct writerd *, const char *path);
 void	 notify_close_all(struct writerd *);
 void	 notify_broadcast(struct writerd *, const struct buf *frame);

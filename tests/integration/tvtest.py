@@ -7,6 +7,7 @@ Runs under /usr/bin/python3 with Debian's python3-websockets."""
 import asyncio
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -65,6 +66,13 @@ def wait_for(pred, timeout=10.0, step=0.02):
     return False
 
 
+def _nofile(n):
+    """A preexec_fn that sets the child's RLIMIT_NOFILE to n (None: none)."""
+    if n is None:
+        return None
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+
 class Stack:
     """writerd plus gatewayds on one temporary state directory."""
 
@@ -90,7 +98,8 @@ class Stack:
         self.logs.append(path)
         return open(path, "ab")
 
-    def start_writer(self, extra=()):
+    def start_writer(self, extra=(), nofile=None):
+        """writerd; nofile: its limit of open files (RLIMIT_NOFILE)."""
         args = WRAP + [WRITERD, "-d", "-r", self.dir]
         if self.schema:
             args += ["-s", self.schema]
@@ -98,7 +107,8 @@ class Stack:
             args += ["-f", self.conf]
         args += list(extra)
         self.writer = subprocess.Popen(args, stderr=self._log("writerd"),
-                                       stdout=subprocess.DEVNULL)
+                                       stdout=subprocess.DEVNULL,
+                                       preexec_fn=_nofile(nofile))
         sock = os.path.join(self.dir, "control.sock")
         if not wait_for(lambda: os.path.exists(sock) or self.writer.poll() is not None,
                         60 if WRAP else 10):
@@ -107,14 +117,17 @@ class Stack:
             raise RuntimeError("writerd exited: %s" % self.writer.returncode)
         return self.writer
 
-    def start_gateway(self, port=None, extra=()):
+    def start_gateway(self, port=None, extra=(), nofile=None):
+        """A gatewayd on port (a free one by default); nofile: its limit
+        of open files."""
         port = port or free_port()
         args = WRAP + [GATEWAYD, "-d", "-r", self.dir, "-l", "127.0.0.1:%d" % port]
         if self.conf:
             args += ["-f", self.conf]
         args += list(extra)
         p = subprocess.Popen(args, stderr=self._log("gatewayd-%d" % port),
-                             stdout=subprocess.DEVNULL)
+                             stdout=subprocess.DEVNULL,
+                             preexec_fn=_nofile(nofile))
         p.port = port
         self.gateways.append(p)
         if not wait_for(lambda: self.health(port) is not None or p.poll() is not None,
