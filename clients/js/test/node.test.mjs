@@ -1,0 +1,164 @@
+// The client under Node against the real daemons: a subscriber and a
+// writer, a provider streaming an action's answer into a document, and a
+// connection that goes silent after a mutation was applied (its answer
+// lost): the client declares it dead, resumes, resends with the same
+// requestId, and the write exists once.
+import assert from "node:assert/strict";
+import net from "node:net";
+import { after, before, test } from "node:test";
+import { TinyvexClient } from "../tinyvex.js";
+import { Stack, hasMethod, waitFor } from "./stack.mjs";
+
+let stack;
+const clients = [];
+
+function client(url = stack.url(), opts = {}) {
+	const c = new TinyvexClient(url, opts);
+	clients.push(c);
+	return c;
+}
+
+/* A TCP relay to the gateway; mute() stops forwarding what the gateway
+ * sends on the connections open now, as a dead network would. */
+class Relay {
+	constructor(port) {
+		this.conns = new Set();
+		this.server = net.createServer((c) => {
+			const conn = { c, muted: false };
+			const u = net.connect(port, "127.0.0.1");
+			this.conns.add(conn);
+			c.on("data", (d) => u.write(d));
+			u.on("data", (d) => {
+				if (!conn.muted)
+					c.write(d);
+			});
+			const end = () => {
+				c.destroy();
+				u.destroy();
+				this.conns.delete(conn);
+			};
+			c.on("close", end);
+			u.on("close", end);
+			c.on("error", end);
+			u.on("error", end);
+		});
+	}
+
+	listen() {
+		return new Promise((r) => this.server.listen(0, "127.0.0.1", () => {
+			this.port = this.server.address().port;
+			r(this);
+		}));
+	}
+
+	mute() {
+		for (const conn of this.conns)
+			conn.muted = true;
+	}
+
+	close() {
+		for (const conn of this.conns)
+			conn.c.destroy();
+		this.server.close();
+	}
+}
+
+before(async () => {
+	stack = await new Stack().start();
+});
+
+after(async () => {
+	for (const c of clients)
+		c.close();
+	await stack?.stop();
+});
+
+test("a subscriber sees another client's writes; the writer sees its own first", async () => {
+	const reader = client();
+	const writer = client();
+	const seen = [];
+	reader.subscribe("db/query", { table: "notes", order: "desc" },
+	    (v, { ts }) => seen.push([v.map((d) => d.text), ts]));
+	let mine = [];
+	writer.subscribe("db/query", { table: "notes" }, (v) => { mine = v; });
+	await waitFor(() => seen.length === 1, 10000, "first result");
+	const r1 = await writer.mutation("db/insert", { table: "notes",
+	    doc: { text: "one" } });
+	assert.ok(mine.some((d) => d._id === r1.value), "own write before the answer");
+	await writer.mutation("db/insert", { table: "notes", doc: { text: "two" } });
+	await waitFor(() => seen.length === 3, 10000, "two updates");
+	assert.deepEqual(seen.map((s) => s[0]), [[], ["one"], ["two", "one"]]);
+	assert.ok(seen[1][1] === r1.ts, "the update carries the write's ts");
+	const e = await writer.mutation("db/insert", { table: "notes",
+	    doc: { _bad: 1 } }).catch((err) => err);
+	assert.equal(e.code, -32003);
+	assert.equal(e.kind, "ValidationError");
+});
+
+test("the client as a provider: an answer streamed token by token, read live by a subscriber", async (t) => {
+	if (!await hasMethod(stack.url(), "tinyvex/provide", { functions: [] })) {
+		t.skip("the gateway has no actions");
+		return;
+	}
+	const provider = client();
+	const caller = client();
+	const tokens = ["Tiny", "vex ", "streams ", "this."];
+	provider.provide("stream/*", async (args, { signal }) => {
+		if (args.probe)
+			return "here";
+		const { value: id } = await provider.mutation("db/insert",
+		    { table: "answers", doc: { text: "", done: false } });
+		for (const tok of tokens) {
+			if (signal.aborted)
+				break;
+			await provider.mutation("db/patch", { table: "answers", id,
+			    set: { text: (await provider.query("db/get",
+			    { table: "answers", id })).value.text + tok } });
+		}
+		await provider.mutation("db/patch", { table: "answers", id,
+		    set: { done: true } });
+		return { id, tokens: tokens.length };
+	});
+	const texts = [];
+	caller.subscribe("db/query", { table: "answers" }, (v) => {
+		if (v.length === 1)
+			texts.push(v[0].text);
+	});
+	await waitFor(async () => await caller.action("stream/probe",
+	    { probe: true }).then(() => true, () => false), 10000, "the provider");
+	const r = await caller.action("stream/answer", { q: "what?" });
+	assert.equal(r.tokens, 4);
+	const { value: doc } = await caller.query("db/get", { table: "answers",
+	    id: r.id });
+	assert.equal(doc.text, "Tinyvex streams this.");
+	assert.equal(doc.done, true);
+	assert.ok(texts.includes("Tiny") && texts.includes("Tinyvex streams "),
+	    `the subscriber saw the answer grow (${JSON.stringify(texts)})`);
+	assert.equal(provider.stats().callsServed >= 2, true);
+});
+
+test("a silent connection is declared dead; the mutation whose answer was lost is resent and applied once", async () => {
+	const relay = await new Relay(stack.port).listen();
+	try {
+		const c = client(`ws://127.0.0.1:${relay.port}/sync`,
+		    { deadAfterMs: 1500 });
+		const watcher = client();
+		await c.mutation("db/insert", { table: "once", doc: { n: 0 } });
+		relay.mute();
+		const p = c.mutation("db/insert", { table: "once", doc: { n: 1 } });
+		await waitFor(async () => (await watcher.query("db/query",
+		    { table: "once" })).value.length === 2, 10000, "the write stored");
+		assert.equal(c.connectionState().inflightMutations, 1);
+		const r = await p;
+		const st = c.connectionState();
+		assert.match(st.lastCloseReason, /no frame for 1500 ms/);
+		assert.equal(st.connectionCount, 1);
+		assert.equal(st.status, "connected");
+		const { value } = await watcher.query("db/query", { table: "once" });
+		assert.deepEqual(value.map((d) => d.n), [0, 1]);
+		assert.equal(value[1]._id, r.value, "the resend got the first outcome");
+		assert.equal(c.stats().mutationsSent, 3);
+	} finally {
+		relay.close();
+	}
+});
