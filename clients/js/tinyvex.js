@@ -1244,11 +1244,14 @@ export class TinyvexClient {
 			else
 				this.engine.onFrame(ev.data);
 		};
-		/* Some implementations (Node 20's) report a refused
-		 * connection with an error event and no close event. */
+		/* Browsers follow an error event with a close event (which
+		 * has the code); Node 20's WebSocket reports a refused
+		 * connection with the error alone. */
 		ws.onerror = () => {
-			if (this.ws === ws)
-				this.lost("socket error", true);
+			this.clock.setTimeout(() => {
+				if (this.ws === ws)
+					this.lost("socket error", true);
+			}, 0);
 		};
 		ws.onclose = (ev) => {
 			if (this.ws !== ws)
