@@ -158,6 +158,8 @@ export function applyDiff(value, ops, fields) {
 		throw TinyvexError.protocol("diff without an ops list");
 	if (fields !== undefined && !isObject(fields))
 		throw TinyvexError.protocol("diff fields is not an object");
+	if (ops.length === 0 && fields === undefined)
+		return value;
 	if (ops.length === 1 && isObject(ops[0]) && ops[0].op === "update" &&
 	    ops[0].id === undefined && !Array.isArray(value) &&
 	    !(isObject(value) && Array.isArray(value.page) && fields !== undefined)) {

@@ -200,6 +200,42 @@ test("applyDiff: remove, insert, update with set/unset/append, fields, one docum
 		    e instanceof TinyvexError && e.kind === "ProtocolError");
 });
 
+/* The hand-written cases of the server's diff unit test
+ * (tests/unit/test_diff.c): old, new, and the diff the gateway sends. */
+const SERVER_CASES = [
+	['[{"_id":"a","t":"hel"}]', '[{"_id":"a","t":"hello"}]',
+	    '{"ops":[{"op":"update","id":"a","append":{"t":"lo"}}]}'],
+	['[{"_id":"a","t":"x","n":1,"g":true}]',
+	    '[{"_id":"a","t":"xy","n":2,"k":null}]',
+	    '{"ops":[{"op":"update","id":"a","set":{"n":2,"k":null},' +
+	    '"unset":["g"],"append":{"t":"y"}}]}'],
+	['[{"_id":"a","t":"abc"}]', '[{"_id":"a","t":"ab"}]',
+	    '{"ops":[{"op":"update","id":"a","set":{"t":"ab"}}]}'],
+	['[{"_id":"a"},{"_id":"b"}]', '[{"_id":"b"},{"_id":"c"}]',
+	    '{"ops":[{"op":"remove","id":"a"},{"op":"insert","at":1,' +
+	    '"doc":{"_id":"c"}}]}'],
+	['[{"_id":"a"},{"_id":"b"},{"_id":"c"}]',
+	    '[{"_id":"b"},{"_id":"c"},{"_id":"a","x":1}]',
+	    '{"ops":[{"op":"remove","id":"a"},{"op":"insert","at":2,' +
+	    '"doc":{"_id":"a","x":1}}]}'],
+	['[]', '[]', '{"ops":[]}'],
+	['{"_id":"a","t":"to"}', '{"_id":"a","t":"token"}',
+	    '{"ops":[{"op":"update","append":{"t":"ken"}}]}'],
+	['{"page":[{"_id":"a"}],"continueCursor":"c1","isDone":false}',
+	    '{"page":[{"_id":"a"},{"_id":"b"}],"continueCursor":"c2",' +
+	    '"isDone":false}',
+	    '{"ops":[{"op":"insert","at":1,"doc":{"_id":"b"}}],' +
+	    '"fields":{"continueCursor":"c2"}}'],
+];
+
+test("applyDiff gives the new value for each of the server's diff cases", () => {
+	for (const [oldText, newText, diffText] of SERVER_CASES) {
+		const d = JSON.parse(diffText);
+		assert.deepEqual(applyDiff(JSON.parse(oldText), d.ops, d.fields),
+		    JSON.parse(newText), diffText);
+	}
+});
+
 test("QueryDiff applies to the held value; without one it resumes", async () => {
 	const h = harness();
 	h.connect();

@@ -162,3 +162,56 @@ test("a silent connection is declared dead; the mutation whose answer was lost i
 		relay.close();
 	}
 });
+
+test("random writes: every subscribed value equals a fresh read after each write (diffs applied where the gateway sends them)", async () => {
+	const c = client();
+	let seed = 12345;
+	const rand = (n) => {
+		seed = (seed * 1103515245 + 12345) % 2147483648;
+		return seed % n;
+	};
+	const shapes = [
+		["db/query", { table: "rnd" }],
+		["db/query", { table: "rnd", order: "desc", limit: 5 }],
+	];
+	const latest = shapes.map(() => undefined);
+	shapes.forEach(([u, a], i) => c.subscribe(u, a, (v) => { latest[i] = v; }));
+	const ids = [];
+	for (let i = 0; i < 3; i++)
+		ids.push((await c.mutation("db/insert", { table: "rnd",
+		    doc: { t: "", n: i } })).value);
+	let getValue;
+	c.subscribe("db/get", { table: "rnd", id: ids[0] }, (v) => { getValue = v; });
+	for (let step = 0; step < 80; step++) {
+		const id = ids[rand(ids.length)];
+		const r = rand(10);
+		if (r < 2 || ids.length < 2)
+			ids.push((await c.mutation("db/insert", { table: "rnd",
+			    doc: { t: "x".repeat(rand(4)), n: step } })).value);
+		else if (r < 6)
+			await c.mutation("db/patch", { table: "rnd", id: ids[rand(2)],
+			    set: { t: (await c.query("db/get", { table: "rnd",
+			    id: ids[0] })).value.t + "tok" + step } }).catch(() => {});
+		else if (r < 7)
+			await c.mutation("db/patch", { table: "rnd", id,
+			    set: { m: step }, unset: ["n"] }).catch(() => {});
+		else if (r < 8)
+			await c.mutation("db/replace", { table: "rnd", id,
+			    doc: { t: "r", n: -step } }).catch(() => {});
+		else if (id !== ids[0]) {
+			await c.mutation("db/delete", { table: "rnd", id });
+			ids.splice(ids.indexOf(id), 1);
+		}
+		for (const [i, [u, a]] of shapes.entries())
+			assert.deepEqual(latest[i], (await c.query(u, a)).value,
+			    `step ${step}, ${JSON.stringify(a)}`);
+		assert.deepEqual(getValue, (await c.query("db/get", { table: "rnd",
+		    id: ids[0] })).value, `step ${step}, db/get`);
+	}
+	const s = c.stats();
+	console.log(`features ${s.features}, QueryDiff ${s.queryDiff}, ` +
+	    `QueryUpdated ${s.queryUpdated}`);
+	assert.equal(s.protocolErrors, 0);
+	if (s.features.includes("diff"))
+		assert.ok(s.queryDiff > 20, `diffs were sent (${s.queryDiff})`);
+});
