@@ -87,6 +87,7 @@ static const struct conf_key conf_keys[] = {
 	KEY("connect_wait", CONF_DURATION, connect_wait_us, 0, US_H),
 	KEY("max_pending_mutations", CONF_COUNT, max_pending_mutations,
 	    1, 1 << 20),
+	KEY("provider_token", CONF_PATH, provider_token, 0, 0),
 	KEY("query_max_rows", CONF_COUNT, query_max_rows, 1, 100000000),
 	KEY("max_args_bytes", CONF_SIZE, max_args_bytes, 16, MESSAGE_MAX),
 	KEY("max_document_bytes", CONF_SIZE, max_document_bytes,
@@ -111,6 +112,9 @@ static const struct conf_key conf_keys[] = {
 	    0, 1024 * SZ_G),
 	KEY("checkpoint_interval", CONF_DURATION, checkpoint_interval_us,
 	    10 * US_MS, US_H),
+	KEY("action_timeout", CONF_DURATION, action_timeout_us,
+	    10 * US_MS, US_D),
+	KEY("action_queue", CONF_COUNT, action_queue, 0, 1 << 20),
 };
 
 /* Where an error is reported from. */
@@ -186,6 +190,8 @@ config_defaults(struct config *cf)
 	cf->gateway_user = NULL;
 	cf->journal_size_limit = 64 * SZ_M;
 	cf->checkpoint_interval_us = 1 * US_S;
+	cf->action_timeout_us = 300 * US_S;
+	cf->action_queue = 1024;
 }
 
 void
@@ -207,6 +213,11 @@ config_free(struct config *cf)
 	cf->norigins = 0;
 	free(cf->gateway_user);
 	cf->gateway_user = NULL;
+	if (cf->provider_token != NULL) {
+		explicit_bzero(cf->provider_token, strlen(cf->provider_token));
+		free(cf->provider_token);
+		cf->provider_token = NULL;
+	}
 }
 
 /* 1 when s is a browser origin: http or https, a host, maybe a port. */

@@ -33,6 +33,7 @@ struct config {
 	int64_t		 idle_timeout_us;	/* 120s of silence: close 1008 */
 	int64_t		 connect_wait_us;	/* 5s for maxObservedTs */
 	int64_t		 max_pending_mutations;	/* 1024 per connection */
+	char		*provider_token;	/* provider_token TEXT; NULL none */
 	/* both: queries and documents */
 	int64_t		 query_max_rows;	/* 10000 rows a query returns */
 	uint64_t	 max_args_bytes;	/* 1M of args JSON */
@@ -51,6 +52,8 @@ struct config {
 	char		*gateway_user;		/* gateway_user NAME; NULL same */
 	uint64_t	 journal_size_limit;	/* 64M */
 	int64_t		 checkpoint_interval_us; /* 1s */
+	int64_t		 action_timeout_us;	/* 300s for an action's answer */
+	int64_t		 action_queue;		/* 1024 calls waiting */
 };
 
 /* Fill in every default. */

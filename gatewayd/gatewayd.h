@@ -33,6 +33,9 @@
 
 struct gateway;
 struct session;
+struct sprov;
+struct actions;
+struct ipc_hdr;
 
 /* One shared execution of a query: (udfPath, canonical args). */
 struct exec {
@@ -128,6 +131,9 @@ struct session {
 	int64_t			 over_soft_since; /* 0: under the soft limit */
 	uint64_t		 transitions;
 	uint64_t		 transition_seq;	/* for transitionId */
+	int			 browser;	/* the upgrade had an Origin */
+	struct sprov		*prov;		/* action.c: what it serves */
+	int			 pending_actions; /* its calls in flight */
 };
 TAILQ_HEAD(sessionq, session);
 TAILQ_HEAD(execq, exec);
@@ -195,6 +201,7 @@ struct gateway {
 	int64_t			 last_stats_us;
 	struct gw_stats		 stats;
 	int			 sandbox_pending; /* no state directory yet */
+	struct actions		*act;		/* action.c */
 };
 
 /* gatewayd.c */
@@ -244,6 +251,22 @@ void	 rpc_mutation_done(struct upreq *, int64_t ts, int code,
 void	 rpc_answer(struct session *, struct rpc_batch *, int slot,
 	    int64_t need_ts, uint64_t need_qs, char *text, size_t len);
 void	 rpc_connect_ready(struct session *);
+
+/* action.c: providers and action calls */
+void	 action_free(struct gateway *);
+void	 action_provide(struct session *, const char *id, const cJSON *,
+	    struct rpc_batch *, int slot);
+void	 action_unprovide(struct session *, const char *id, const cJSON *,
+	    struct rpc_batch *, int slot);
+void	 action_call(struct session *, const char *id, const cJSON *,
+	    struct rpc_batch *, int slot);
+int	 action_response(struct session *, const cJSON *);
+void	 action_frame(struct gateway *, const struct ipc_hdr *,
+	    const unsigned char *, size_t);
+void	 action_session_gone(struct session *);
+void	 action_link_lost(struct gateway *);
+void	 action_link_up(struct gateway *);
+void	 action_stats(struct gateway *, struct buf *);
 
 /* query.c */
 struct exec *query_exec_get(struct gateway *, const char *udf_path,

@@ -103,6 +103,7 @@ hs_read(struct bufferevent *bev, void *arg)
 	size_t			 avail, headlen = 0;
 	enum http_parse		 pr;
 	const char		*p;
+	struct session		*s;
 	int			 token_ok = 0;
 
 	if (hs->answered)
@@ -142,8 +143,11 @@ hs_read(struct bufferevent *bev, void *arg)
 				bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 				event_free(hs->timer);
 				hs->timer = NULL;
-				if (session_new(gw, bev, token_ok) == NULL)
+				if ((s = session_new(gw, bev, token_ok)) ==
+				    NULL)
 					log_warnx("cannot start a session");
+				else
+					s->browser = req.has_origin;
 				hs->bev = NULL;
 				hs_free(hs);
 			}

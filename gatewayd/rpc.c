@@ -36,6 +36,8 @@ static void	m_mutation(struct rpc_call *);
 static void	m_query(struct rpc_call *);
 static void	m_action(struct rpc_call *);
 static void	m_ping(struct rpc_call *);
+static void	m_provide(struct rpc_call *);
+static void	m_unprovide(struct rpc_call *);
 
 static const struct {
 	const char	*name;
@@ -48,6 +50,8 @@ static const struct {
 	{ "tinyvex/query",		m_query,	0 },
 	{ "tinyvex/action",		m_action,	0 },
 	{ "tinyvex/ping",		m_ping,		0 },
+	{ "tinyvex/provide",		m_provide,	0 },
+	{ "tinyvex/unprovide",		m_unprovide,	0 },
 };
 
 void
@@ -593,19 +597,23 @@ m_query(struct rpc_call *c)
 	buf_free(&out);
 }
 
+/* Providers and actions: action.c. */
 static void
 m_action(struct rpc_call *c)
 {
-	const cJSON	*udf;
+	action_call(c->s, c->id, c->params, c->batch, c->slot);
+}
 
-	if (params_object(c) == -1)
-		return;
-	udf = json_get(c->params, "udfPath");
-	if (!cJSON_IsString(udf)) {
-		reply_error(c, TV_INVALID_PARAMS, "udfPath must be a string");
-		return;
-	}
-	reply_error(c, TV_NOT_FOUND, "no action \"%.128s\"", udf->valuestring);
+static void
+m_provide(struct rpc_call *c)
+{
+	action_provide(c->s, c->id, c->params, c->batch, c->slot);
+}
+
+static void
+m_unprovide(struct rpc_call *c)
+{
+	action_unprovide(c->s, c->id, c->params, c->batch, c->slot);
 }
 
 static void
@@ -636,6 +644,20 @@ id_text(const cJSON *id)
 	return buf_steal(&b, NULL);
 }
 
+/*
+ * 1 when req is a JSON-RPC response: no method, an id, and a result or
+ * an error object.
+ */
+static int
+is_response(const cJSON *req, const cJSON *ver, const cJSON *method,
+    const cJSON *id)
+{
+	return cJSON_IsObject(req) && method == NULL && id != NULL &&
+	    cJSON_IsString(ver) && strcmp(ver->valuestring, "2.0") == 0 &&
+	    ((json_get(req, "result") != NULL) !=
+	    cJSON_IsObject(json_get(req, "error")));
+}
+
 /* One request object, answered in slot of batch (or alone). */
 static void
 rpc_one(struct session *s, const cJSON *req, struct rpc_batch *batch,
@@ -661,6 +683,15 @@ rpc_one(struct session *s, const cJSON *req, struct rpc_batch *batch,
 		c.id = idt;
 	ver = json_get(req, "jsonrpc");
 	method = json_get(req, "method");
+	if (is_response(req, ver, method, id)) {
+		/* A provider's answer to tinyvex/runAction. */
+		if (action_response(s, req) == 0)
+			rpc_answer(s, batch, slot, 0, 0, NULL, 0);
+		else
+			reply_error(&c, TV_INVALID_REQUEST, "no call with this "
+			    "id was sent to this connection");
+		goto done;
+	}
 	if (!cJSON_IsObject(req) || !cJSON_IsString(ver) ||
 	    strcmp(ver->valuestring, "2.0") != 0 || !cJSON_IsString(method)) {
 		reply_error(&c, TV_INVALID_REQUEST, "not a JSON-RPC 2.0 "

@@ -82,6 +82,7 @@ session_free(struct session *s)
 	size_t		 i;
 
 	upstream_forget(gw, s);
+	action_session_gone(s);
 	for (i = 0; i < s->nsubs; i++) {
 		query_exec_unwatch(s->subs[i].ex, s);
 		query_exec_release(gw, s->subs[i].ex);

@@ -132,6 +132,7 @@ up_lost(struct gateway *gw, const char *why)
 		    NULL, 0);
 		upreq_free(u);
 	}
+	action_link_lost(gw);
 	session_flush_all(gw);
 	up_schedule(gw);
 }
@@ -336,6 +337,7 @@ handle_frame(struct gateway *gw, const struct ipc_hdr *h,
 		log_info("writer link up (writer at ts %" PRId64 ")", max_ts);
 		query_schedule_refresh(gw);
 		upstream_send_stats(gw);
+		action_link_up(gw);
 		return;
 	}
 	switch (h->type) {
@@ -344,6 +346,12 @@ handle_frame(struct gateway *gw, const struct ipc_hdr *h,
 		break;
 	case IPC_RESULT:
 		handle_result(gw, h->seq, body, len);
+		break;
+	case IPC_PROVIDED:
+	case IPC_RUN:
+	case IPC_RUN_CANCEL:
+	case IPC_ACTION_DONE:
+		action_frame(gw, h, body, len);
 		break;
 	case IPC_SET_LOG:
 		if (ipc_reader_init(&r, body, len, 1) == -1 ||
@@ -414,6 +422,7 @@ upstream_send_stats(struct gateway *gw)
 	buf_add_i64(&b, gw->ts);
 	buf_adds(&b, ",\"lag_us\":");
 	buf_add_i64(&b, lag);
+	action_stats(gw, &b);
 	buf_addc(&b, '}');
 	ipc_msg_init(&m, IPC_GW_STATS, 0, 1);
 	ipc_add_str(&m, b.data, b.len);

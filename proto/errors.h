@@ -23,6 +23,7 @@ enum tv_code {
 	TV_UNAVAILABLE		= -32008,
 	TV_UNAUTHORIZED		= -32009,
 	TV_OUT_OF_RETENTION	= -32010,
+	TV_ACTION_FAILED	= -32011,
 };
 
 #define TV_ERRMSG_MAX	256	/* longest error message */
@@ -51,6 +52,7 @@ tv_kind(int code)
 	case TV_UNAVAILABLE:		return "Unavailable";
 	case TV_UNAUTHORIZED:		return "Unauthorized";
 	case TV_OUT_OF_RETENTION:	return "OutOfRetention";
+	case TV_ACTION_FAILED:		return "ActionFailed";
 	default:			return "InternalError";
 	}
 }

@@ -21,6 +21,11 @@
 #define IPC_MAX_WR_FRAME	(16 * 1024 * 1024)
 /* A commit notice whose write set would pass this is sent without it. */
 #define IPC_MAX_WRITESET_BYTES	(4 * 1024 * 1024)
+/* Providers and actions (IPC_PROVIDE .. IPC_ACTION_DONE). */
+#define IPC_MAX_FUNCTIONS	64	/* names in one PROVIDE or UNPROVIDE */
+#define IPC_MAX_CONCURRENCY	1024	/* a provider's concurrency */
+#define IPC_MAX_ACTION_TEXT	(IPC_MAX_GW_FRAME - 4096) /* args, value, data */
+#define IPC_MAX_ACTION_MESSAGE	1024	/* a provider's error message */
 
 enum ipc_type {
 	/*
@@ -88,6 +93,101 @@ enum ipc_type {
 	 *   u32 verbose
 	 */
 	IPC_SET_LOG = 7,
+
+	/*
+	 * gateway → writer: one of its connections serves these functions
+	 * (added to what it served already).  seq is echoed in
+	 * IPC_PROVIDED.  A name is an exact udfPath or a prefix ending in
+	 * "/" and "*"; "db/" names are refused.
+	 *   u64 provider     the gateway's number for the connection
+	 *   u32 concurrency  1..IPC_MAX_CONCURRENCY calls at once
+	 *   array functions  1..IPC_MAX_FUNCTIONS of
+	 *     str name       (1..IPC_MAX_UDF_LEN, no NUL)
+	 */
+	IPC_PROVIDE = 8,
+
+	/*
+	 * writer → gateway: IPC_PROVIDE number seq is registered (code 0)
+	 * or refused.
+	 *   i64 code         0, or an enum tv_code
+	 *   str message      "" on success
+	 */
+	IPC_PROVIDED = 9,
+
+	/*
+	 * gateway → writer: the provider no longer serves these names
+	 * (calls already sent still finish).
+	 *   u64 provider
+	 *   array functions  0..IPC_MAX_FUNCTIONS of str name, as above
+	 */
+	IPC_UNPROVIDE = 10,
+
+	/*
+	 * gateway → writer: the provider's connection is gone; every call
+	 * in flight on it fails Unavailable, outcome unknown.
+	 *   u64 provider
+	 */
+	IPC_PROVIDER_GONE = 11,
+
+	/*
+	 * gateway → writer: a client calls an action.  seq is the gateway's
+	 * call number, echoed in IPC_ACTION_DONE and named by
+	 * IPC_ACTION_CANCEL.
+	 *   str session_id   (≤ IPC_MAX_ID_LEN)
+	 *   str udf_path     (1..IPC_MAX_UDF_LEN, no NUL)
+	 *   str args         JSON text of the args object
+	 *                    (≤ IPC_MAX_ACTION_TEXT)
+	 */
+	IPC_ACTION = 12,
+
+	/*
+	 * gateway → writer: the caller of action call number `call` left;
+	 * nothing will read the answer.
+	 *   u32 call         the seq of its IPC_ACTION
+	 */
+	IPC_ACTION_CANCEL = 13,
+
+	/*
+	 * writer → gateway: run a call on one of its providers.
+	 *   u64 call         writerd's number for the call
+	 *   u64 provider
+	 *   str session_id   the caller's
+	 *   str udf_path
+	 *   str args         JSON text
+	 */
+	IPC_RUN = 14,
+
+	/*
+	 * writer → gateway: the call is over for writerd (timed out, or its
+	 * caller left): tell the provider, forget the call.
+	 *   u64 call
+	 */
+	IPC_RUN_CANCEL = 15,
+
+	/*
+	 * gateway → writer: the provider answered call `call`.
+	 *   u64 call
+	 *   i64 code         0, TV_ACTION_FAILED or TV_TOO_LARGE
+	 *   i64 ts           highest ts sent to the provider's connection
+	 *   str message      the provider's error message, "" on success
+	 *                    (≤ IPC_MAX_ACTION_MESSAGE)
+	 *   str text         JSON text: the value on success, else the
+	 *                    error's data, "" without one
+	 *                    (≤ IPC_MAX_ACTION_TEXT)
+	 */
+	IPC_RUN_DONE = 16,
+
+	/*
+	 * writer → gateway: the outcome of IPC_ACTION number seq.  Fields
+	 * as IPC_RUN_DONE without the call; code may also be NotFound,
+	 * Overloaded or Unavailable (outcome unknown once the call was
+	 * sent to a provider).
+	 *   i64 code
+	 *   i64 ts
+	 *   str message
+	 *   str text
+	 */
+	IPC_ACTION_DONE = 17,
 };
 
 #endif

@@ -165,6 +165,7 @@ do_stats(struct writerd *wd, const struct ctl_args *a, cJSON *r, char *err,
 	json_add_int(w, "checkpoint_max_us", s->checkpoint_max_us);
 	json_add_int(w, "gateways_dropped", (int64_t)s->gateways_dropped);
 	json_add_int(w, "bad_frames", (int64_t)s->bad_frames);
+	registry_stats(wd, r);
 	gws = cJSON_AddArrayToObject(r, "gateways");
 	TAILQ_FOREACH(gw, &wd->gateways, entry) {
 		if (!gw->ready)

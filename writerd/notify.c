@@ -130,6 +130,7 @@ gw_free(struct gwlink *gw)
 {
 	struct writerd	*wd = gw->wd;
 	struct mutation	*m, *tmp;
+	uint32_t	 id;
 
 	/* Queued work of this gateway never runs; answered work is lost. */
 	TAILQ_FOREACH_SAFE(m, &wd->queue, entry, tmp) {
@@ -146,7 +147,10 @@ gw_free(struct gwlink *gw)
 		event_free(gw->hello_timer);
 	bufferevent_free(gw->bev);
 	free(gw->stats);
+	id = gw->id;
 	free(gw);
+	/* Out of the list first: what this fails cannot send to it. */
+	registry_gw_gone(wd, id);
 }
 
 static void
@@ -315,6 +319,13 @@ handle_frame(struct gwlink *gw, const struct ipc_hdr *h,
 		return handle_mutate(gw, h, body, len);
 	case IPC_GW_STATS:
 		return handle_stats(gw, body, len);
+	case IPC_PROVIDE:
+	case IPC_UNPROVIDE:
+	case IPC_PROVIDER_GONE:
+	case IPC_ACTION:
+	case IPC_ACTION_CANCEL:
+	case IPC_RUN_DONE:
+		return registry_frame(gw->wd, gw->id, h, body, len);
 	default:
 		return -1;
 	}
@@ -351,6 +362,32 @@ gw_read(struct bufferevent *bev, void *arg)
 bad:
 	gw->wd->stats.bad_frames++;
 	gw_drop(gw, "bad frame header");
+}
+
+/* The link with id, or NULL when it is gone. */
+struct gwlink *
+notify_gw_find(struct writerd *wd, uint32_t id)
+{
+	struct gwlink	*gw;
+
+	TAILQ_FOREACH(gw, &wd->gateways, entry)
+		if (gw->id == id && gw->ready)
+			return gw;
+	return NULL;
+}
+
+/*
+ * Queue a frame to the link with id.  -1 when there is none, or when the
+ * frame passed its output bound and dropped it.
+ */
+int
+notify_send(struct writerd *wd, uint32_t id, const struct buf *frame)
+{
+	struct gwlink	*gw;
+
+	if ((gw = notify_gw_find(wd, id)) == NULL)
+		return -1;
+	return gw_send(gw, frame);
 }
 
 void

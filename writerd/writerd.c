@@ -252,6 +252,7 @@ main(int argc, char *argv[])
 	TAILQ_INIT(&wd.ctlconns);
 	TAILQ_INIT(&wd.queue);
 	TAILQ_INIT(&wd.group);
+	registry_init(&wd);
 	if (commit_open(&wd) == -1 || gc_init(&wd) == -1)
 		fatalx("cannot prepare the write path");
 	wd.stats.started_us = now_us();
@@ -290,6 +291,7 @@ main(int argc, char *argv[])
 
 	control_close_all(&wd);
 	notify_close_all(&wd);
+	registry_free(&wd);
 	for (i = 0; sigs[i] != 0; i++)
 		event_free(wd.sig_ev[i]);
 	event_free(wd.timer_ev);

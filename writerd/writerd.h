@@ -157,6 +157,56 @@ struct gc_state {
 	int64_t		 frame_bytes;	/* bytes of a WAL frame */
 };
 
+/* registry.c: providers and action calls, by id (see there). */
+#define REG_HASH_SIZE		1024	/* buckets of the call table */
+
+/* A provider connection on some gateway. */
+struct provider {
+	TAILQ_ENTRY(provider)	 entry;
+	uint32_t		 gw_id;		/* its gateway's link id */
+	uint64_t		 id;		/* that gateway's number for it */
+	char			*names[IPC_MAX_FUNCTIONS]; /* served */
+	size_t			 nnames;
+	int			 concurrency;	/* calls at once */
+	int			 inflight;	/* calls sent, not over */
+	uint64_t		 sent;		/* calls sent, ever */
+	uint64_t		 completed, failed, timed_out;
+};
+TAILQ_HEAD(providerq, provider);
+
+/* An action call, queued or running on a provider. */
+struct acall {
+	TAILQ_ENTRY(acall)	 entry;		/* every call, oldest first */
+	TAILQ_ENTRY(acall)	 qentry;	/* the queue, while queued */
+	struct acall		*hnext;		/* hash chain by id */
+	uint64_t		 id;		/* writerd's call id */
+	uint32_t		 caller_gw;	/* the caller's gateway link */
+	uint32_t		 caller_seq;	/* that gateway's call number */
+	uint32_t		 prov_gw;	/* running there; 0: queued */
+	uint64_t		 prov_id;	/* on that provider */
+	int			 queued;
+	int64_t			 deadline;	/* mono_us: action_timeout */
+	char			*session_id;	/* the caller's */
+	char			*udf_path;
+	char			*args;		/* JSON text */
+	size_t			 argslen;
+};
+TAILQ_HEAD(acallq, acall);
+
+struct registry {
+	struct providerq	 providers;
+	struct acallq		 calls;		/* every call, oldest first */
+	struct acallq		 queue;		/* waiting, oldest first */
+	size_t			 ncalls, nqueued;
+	struct acall		*hash[REG_HASH_SIZE];
+	uint64_t		 next_call;
+	uint64_t		 gen;		/* bumped when providers go */
+	struct event		*timer;		/* the oldest call's deadline */
+	/* Figures, since the start. */
+	uint64_t		 received, completed, failed, timed_out;
+	uint64_t		 lost, cancelled, not_found, overloaded;
+};
+
 /* The process context: the only mutable global state of writerd. */
 struct writerd {
 	struct config		 conf;
@@ -190,6 +240,7 @@ struct writerd {
 	int64_t			 last_checkpoint_us;
 	int64_t			 last_gc_us;
 	struct gc_state		 gc;		/* gc.c */
+	struct registry		 reg;		/* registry.c */
 	struct writer_stats	 stats;
 };
 
@@ -203,6 +254,16 @@ void	 notify_broadcast(struct writerd *, const struct buf *frame);
 void	 notify_result(struct writerd *, struct mutation *);
 void	 notify_set_log(struct writerd *, int verbose);
 void	 mutation_free(struct mutation *);
+struct gwlink *notify_gw_find(struct writerd *, uint32_t id);
+int	 notify_send(struct writerd *, uint32_t gw_id, const struct buf *);
+
+/* registry.c */
+void	 registry_init(struct writerd *);
+void	 registry_free(struct writerd *);
+int	 registry_frame(struct writerd *, uint32_t gw_id,
+	    const struct ipc_hdr *, const unsigned char *, size_t);
+void	 registry_gw_gone(struct writerd *, uint32_t gw_id);
+void	 registry_stats(struct writerd *, cJSON *);
 
 /* commit.c */
 void	 commit_schedule(struct writerd *);
