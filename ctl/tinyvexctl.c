@@ -99,6 +99,7 @@ static const struct ctl_cmd ctl_commands[] = {
 
 static void	text_kv(const struct reply *);
 static void	text_stats(const struct reply *);
+static void	text_actions(const cJSON *);
 static void	json_raw(const struct reply *);
 
 static const struct output output_text = {
@@ -666,6 +667,58 @@ text_kv(const struct reply *r)
 	rows_print(&rs, 0);
 }
 
+/*
+ * The action figures: the totals, then each provider with its functions
+ * and its calls in flight, completed, failed and timed out.
+ */
+static void
+text_actions(const cJSON *a)
+{
+	static const char *const skip[] = { "providers", NULL };
+	static const struct {
+		const char	*key, *label;
+	} figures[] = {
+		{ "concurrency",	"concurrency" },
+		{ "in_flight",		"in flight" },
+		{ "sent",		"sent" },
+		{ "completed",		"completed" },
+		{ "failed",		"failed" },
+		{ "timed_out",		"timed out" },
+	};
+	const cJSON	*p, *f, *v;
+	struct rows	 rs;
+	char		*t;
+	size_t		 i;
+	int		 n;
+
+	if (!cJSON_IsObject(a))
+		return;
+	memset(&rs, 0, sizeof(rs));
+	printf("\nactions\n");
+	rows_add_object(&rs, a, NULL, skip);
+	rows_print(&rs, 2);
+	cJSON_ArrayForEach(p, json_get(a, "providers")) {
+		t = value_text(json_get(p, "gateway"));
+		printf("  provider %s/", t);
+		free(t);
+		t = value_text(json_get(p, "id"));
+		printf("%s:", t);
+		free(t);
+		n = 0;
+		cJSON_ArrayForEach(f, json_get(p, "functions")) {
+			t = value_text(f);
+			printf("%s %s", n++ > 0 ? "," : "", t);
+			free(t);
+		}
+		putchar('\n');
+		for (i = 0; i < nitems(figures); i++)
+			if ((v = json_get(p, figures[i].key)) != NULL)
+				rows_add(&rs, NULL, figures[i].label,
+				    value_text(v));
+		rows_print(&rs, 4);
+	}
+}
+
 /* The writer's figures, then one section per gateway. */
 static void
 text_stats(const struct reply *r)
@@ -679,6 +732,7 @@ text_stats(const struct reply *r)
 	printf("writer\n");
 	rows_add_object(&rs, json_get(r->tree, "writer"), NULL, NULL);
 	rows_print(&rs, 2);
+	text_actions(json_get(r->tree, "actions"));
 	if (!cJSON_IsArray(gws = json_get(r->tree, "gateways")))
 		gws = NULL;
 	if (cJSON_GetArraySize(gws) == 0)

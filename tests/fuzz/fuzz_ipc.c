@@ -8,11 +8,17 @@
  * the integer getters agree with each other on range; skipping the fields
  * succeeds exactly when walking them does (within IPC_MAX_DEPTH); and the
  * rebuilt message reads back to itself, byte for byte.
+ *
+ * The same body also goes to every decoder of common/actmsg.c (the
+ * provider and action messages): an accepted body has its strings inside
+ * it and within their bounds, and rebuilt with the matching builder it
+ * decodes to the same fields; a refused one leaves the output zeroed.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "actmsg.h"
 #include "fuzz.h"
 #include "ipc.h"
 
@@ -168,6 +174,144 @@ walk(const unsigned char *body, size_t len, struct ipc_msg *out,
 	return 0;
 }
 
+static int
+zeroed(const void *p, size_t n)
+{
+	const unsigned char	*c = p;
+
+	while (n-- > 0)
+		if (*c++ != 0)
+			return 0;
+	return 1;
+}
+
+static int
+same(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+/* Decode msg's body again with fn; fail unless it succeeds. */
+#define REDECODE(msg, fn, out) do {					\
+	const struct buf *f_ = ipc_msg_finish(msg);			\
+	need(fn((const unsigned char *)f_->data + IPC_HDR_LEN,		\
+	    f_->len - IPC_HDR_LEN, out) == 0);				\
+} while (0)
+
+static void
+check_names(const unsigned char *body, size_t len, int provide)
+{
+	struct actmsg_names	 n, again;
+	struct ipc_msg		 m;
+	uint32_t		 i;
+
+	if ((provide ? actmsg_provide(body, len, &n) :
+	    actmsg_unprovide(body, len, &n)) == -1) {
+		need(zeroed(&n, sizeof(n)));
+		return;
+	}
+	need(n.n <= IPC_MAX_FUNCTIONS);
+	for (i = 0; i < n.n; i++) {
+		in_body(body, len, n.name[i], n.namelen[i]);
+		need(actmsg_name_kind(n.name[i], n.namelen[i]) != ACT_NAME_BAD);
+	}
+	actmsg_build_names(&m, provide ? IPC_PROVIDE : IPC_UNPROVIDE, 0,
+	    n.provider, n.concurrency, n.name, n.namelen, n.n);
+	if (provide)
+		REDECODE(&m, actmsg_provide, &again);
+	else
+		REDECODE(&m, actmsg_unprovide, &again);
+	need(again.provider == n.provider && again.n == n.n &&
+	    again.concurrency == n.concurrency);
+	for (i = 0; i < n.n; i++)
+		need(same(again.name[i], again.namelen[i], n.name[i],
+		    n.namelen[i]));
+	ipc_msg_free(&m);
+}
+
+static void
+check_call(const unsigned char *body, size_t len, int run)
+{
+	struct actmsg_call	 c, again;
+	struct ipc_msg		 m;
+
+	if ((run ? actmsg_run(body, len, &c) :
+	    actmsg_action(body, len, &c)) == -1) {
+		need(zeroed(&c, sizeof(c)));
+		return;
+	}
+	in_body(body, len, c.session_id, c.session_idlen);
+	in_body(body, len, c.udf_path, c.udf_pathlen);
+	in_body(body, len, c.args, c.argslen);
+	need(c.session_idlen <= IPC_MAX_ID_LEN && c.udf_pathlen > 0 &&
+	    c.udf_pathlen <= IPC_MAX_UDF_LEN && c.argslen > 0 &&
+	    c.argslen <= IPC_MAX_ACTION_TEXT);
+	actmsg_build_call(&m, run ? IPC_RUN : IPC_ACTION, 0, &c);
+	if (run)
+		REDECODE(&m, actmsg_run, &again);
+	else
+		REDECODE(&m, actmsg_action, &again);
+	need(again.call == c.call && again.provider == c.provider &&
+	    same(again.session_id, again.session_idlen, c.session_id,
+	    c.session_idlen) && same(again.udf_path, again.udf_pathlen,
+	    c.udf_path, c.udf_pathlen) && same(again.args, again.argslen,
+	    c.args, c.argslen));
+	ipc_msg_free(&m);
+}
+
+static void
+check_outcome(const unsigned char *body, size_t len, uint32_t type)
+{
+	struct actmsg_outcome	 o, again;
+	struct ipc_msg		 m;
+	int			 rc;
+
+	rc = type == IPC_RUN_DONE ? actmsg_run_done(body, len, &o) :
+	    type == IPC_ACTION_DONE ? actmsg_action_done(body, len, &o) :
+	    actmsg_provided(body, len, &o);
+	if (rc == -1) {
+		need(zeroed(&o, sizeof(o)));
+		return;
+	}
+	in_body(body, len, o.message, o.messagelen);
+	need(o.messagelen <= IPC_MAX_ACTION_MESSAGE && o.ts >= 0);
+	if (type == IPC_PROVIDED) {
+		need(o.text == NULL && o.textlen == 0);
+		return;
+	}
+	in_body(body, len, o.text, o.textlen);
+	need(o.textlen <= IPC_MAX_ACTION_TEXT);
+	actmsg_build_outcome(&m, type, 0, &o);
+	if (type == IPC_RUN_DONE)
+		REDECODE(&m, actmsg_run_done, &again);
+	else
+		REDECODE(&m, actmsg_action_done, &again);
+	need(again.call == o.call && again.code == o.code &&
+	    again.ts == o.ts && same(again.message, again.messagelen,
+	    o.message, o.messagelen) && same(again.text, again.textlen,
+	    o.text, o.textlen));
+	ipc_msg_free(&m);
+}
+
+static void
+check_actmsg(const unsigned char *body, size_t len)
+{
+	uint64_t	 id;
+	uint32_t	 call;
+
+	check_names(body, len, 1);
+	check_names(body, len, 0);
+	check_call(body, len, 0);
+	check_call(body, len, 1);
+	check_outcome(body, len, IPC_PROVIDED);
+	check_outcome(body, len, IPC_RUN_DONE);
+	check_outcome(body, len, IPC_ACTION_DONE);
+	if (actmsg_id(body, len, &id) == -1)
+		need(id == 0);
+	if (actmsg_cancel(body, len, &call) == -1)
+		need(call == 0);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -197,6 +341,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (len > 0)
 		memcpy(body, data + off, len);
 
+	check_actmsg(body, len);
 	if (walk(body, len, &m1, h.type, h.seq, &w) == 0) {
 		f1 = ipc_msg_finish(&m1);
 		need(ipc_frame_peek((const unsigned char *)f1->data, f1->len,

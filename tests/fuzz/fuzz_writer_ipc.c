@@ -5,7 +5,9 @@
  *
  * First the frames are walked the way writerd reads them (header bounds,
  * ipc_frame_peek, then HELLO first, MUTATE and GW_STATS after), with
- * every body given to both ipcmsg_hello and ipcmsg_mutate.  Checked: at
+ * every body given to both ipcmsg_hello and ipcmsg_mutate, and the
+ * provider and action frames (PROVIDE .. RUN_DONE) to their decoders in
+ * common/actmsg.c.  Checked: at
  * most one of them accepts a body; an accepted one has its strings inside
  * the body, within their limits and without NUL bytes where the protocol
  * forbids them; rebuilt with the message builder it decodes to the same
@@ -34,8 +36,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "actmsg.h"
 #include "daemon.h"
 #include "fuzz.h"
+#include "json.h"
 #include "log.h"
 #include "proto/ipc.h"
 #include "writerd.h"
@@ -130,6 +134,7 @@ setup(void)
 	TAILQ_INIT(&wd.ctlconns);
 	TAILQ_INIT(&wd.queue);
 	TAILQ_INIT(&wd.group);
+	registry_init(&wd);
 	db_open();
 	need(notify_listen(&wd, sockpath) == 0);
 	wd.commit_ev = event_new(wd.base, -1, 0, on_commit, &wd);
@@ -213,6 +218,90 @@ check_mutate(const unsigned char *body, size_t len,
 	ipc_msg_free(&m);
 }
 
+static int	all_zero(const void *, size_t);
+
+/* 1 when the n bytes at s are JSON (an object when object is set). */
+static int
+is_json(const char *s, size_t n, int object)
+{
+	enum json_err	 jerr;
+	cJSON		*v;
+	int		 ok;
+
+	if ((v = json_parse(s, n, JSON_MAX_DEPTH, &jerr)) == NULL)
+		return 0;
+	ok = !object || cJSON_IsObject(v);
+	cJSON_Delete(v);
+	return ok;
+}
+
+/*
+ * A provider or action frame as writerd judges it: 1 well-formed, 0 bad.
+ * Decoded fields lie in the body and within their bounds, and a refused
+ * body leaves the output zeroed.
+ */
+static int
+check_action(uint32_t type, const unsigned char *body, size_t len)
+{
+	struct actmsg_names	 n;
+	struct actmsg_call	 c;
+	struct actmsg_outcome	 o;
+	uint64_t		 id;
+	uint32_t		 call, i;
+	int			 ok = 0;
+
+	switch (type) {
+	case IPC_PROVIDE:
+	case IPC_UNPROVIDE:
+		ok = (type == IPC_PROVIDE ? actmsg_provide(body, len, &n) :
+		    actmsg_unprovide(body, len, &n)) == 0;
+		if (!ok) {
+			need(all_zero(&n, sizeof(n)));
+			break;
+		}
+		need(n.n <= IPC_MAX_FUNCTIONS);
+		need(type == IPC_UNPROVIDE || (n.n > 0 && n.concurrency > 0 &&
+		    n.concurrency <= IPC_MAX_CONCURRENCY));
+		for (i = 0; i < n.n; i++) {
+			in_body(body, len, n.name[i], n.namelen[i]);
+			need(actmsg_name_kind(n.name[i], n.namelen[i]) !=
+			    ACT_NAME_BAD);
+		}
+		break;
+	case IPC_PROVIDER_GONE:
+		ok = actmsg_id(body, len, &id) == 0;
+		break;
+	case IPC_ACTION_CANCEL:
+		ok = actmsg_cancel(body, len, &call) == 0;
+		break;
+	case IPC_ACTION:
+		ok = actmsg_action(body, len, &c) == 0;
+		if (!ok) {
+			need(all_zero(&c, sizeof(c)));
+			break;
+		}
+		in_body(body, len, c.session_id, c.session_idlen);
+		in_body(body, len, c.udf_path, c.udf_pathlen);
+		in_body(body, len, c.args, c.argslen);
+		need(c.udf_pathlen > 0 && c.udf_pathlen <= IPC_MAX_UDF_LEN &&
+		    c.argslen <= IPC_MAX_ACTION_TEXT);
+		ok = is_json(c.args, c.argslen, 1);
+		break;
+	case IPC_RUN_DONE:
+		ok = actmsg_run_done(body, len, &o) == 0;
+		if (!ok) {
+			need(all_zero(&o, sizeof(o)));
+			break;
+		}
+		in_body(body, len, o.message, o.messagelen);
+		in_body(body, len, o.text, o.textlen);
+		need(o.ts >= 0 && o.messagelen <= IPC_MAX_ACTION_MESSAGE);
+		ok = o.textlen == 0 || is_json(o.text, o.textlen, 0);
+		break;
+	}
+	return ok;
+}
+
 static int
 all_zero(const void *p, size_t n)
 {
@@ -286,6 +375,11 @@ walk(const uint8_t *data, size_t size, size_t *nmut)
 				(*nmut)++;
 			else
 				bad = 1;
+		} else if (h.type == IPC_PROVIDE || h.type == IPC_UNPROVIDE ||
+		    h.type == IPC_PROVIDER_GONE || h.type == IPC_ACTION ||
+		    h.type == IPC_ACTION_CANCEL || h.type == IPC_RUN_DONE) {
+			if (!check_action(h.type, body, blen))
+				bad = 1;
 		} else if (h.type == IPC_GW_STATS) {
 			if (ipc_reader_init(&r, body, blen, 1) == -1 ||
 			    ipc_get_str(&r, &s, &slen, FUZZ_STATS_MAX) == -1 ||
@@ -316,7 +410,9 @@ check_output(const struct buf *rx)
 			break;
 		need(n > 0);
 		need(first ? h.type == IPC_WELCOME : (h.type == IPC_RESULT ||
-		    h.type == IPC_COMMIT || h.type == IPC_SET_LOG));
+		    h.type == IPC_COMMIT || h.type == IPC_SET_LOG ||
+		    h.type == IPC_PROVIDED || h.type == IPC_ACTION_DONE ||
+		    h.type == IPC_RUN || h.type == IPC_RUN_CANCEL));
 		first = 0;
 		off += (size_t)n;
 	}
@@ -372,6 +468,7 @@ drive(const uint8_t *data, size_t size, uint64_t *ran)
 	need(spins < FUZZ_SPINS);
 	need(wd.next_gw_id == id0 + 1);
 	need(TAILQ_EMPTY(&wd.queue) && TAILQ_EMPTY(&wd.group));
+	need(TAILQ_EMPTY(&wd.reg.calls) && TAILQ_EMPTY(&wd.reg.providers));
 	drain(fd, &rx);
 	close(fd);
 	check_output(&rx);
