@@ -99,7 +99,7 @@ static const struct ctl_cmd ctl_commands[] = {
 
 static void	text_kv(const struct reply *);
 static void	text_stats(const struct reply *);
-static void	text_actions(const cJSON *);
+static void	text_providers(const cJSON *);
 static void	json_raw(const struct reply *);
 
 static const struct output output_text = {
@@ -668,13 +668,13 @@ text_kv(const struct reply *r)
 }
 
 /*
- * The action figures: the totals, then each provider with its functions
- * and its calls in flight, completed, failed and timed out.
+ * One section per action provider: its functions, then its calls in
+ * flight, completed, failed and timed out.  (The totals are in the
+ * writer's section.)
  */
 static void
-text_actions(const cJSON *a)
+text_providers(const cJSON *a)
 {
-	static const char *const skip[] = { "providers", NULL };
 	static const struct {
 		const char	*key, *label;
 	} figures[] = {
@@ -691,20 +691,16 @@ text_actions(const cJSON *a)
 	size_t		 i;
 	int		 n;
 
-	if (!cJSON_IsObject(a))
-		return;
 	memset(&rs, 0, sizeof(rs));
-	printf("\nactions\n");
-	rows_add_object(&rs, a, NULL, skip);
-	rows_print(&rs, 2);
 	cJSON_ArrayForEach(p, json_get(a, "providers")) {
 		t = value_text(json_get(p, "gateway"));
-		printf("  provider %s/", t);
+		printf("\nprovider %s/", t);
 		free(t);
 		t = value_text(json_get(p, "id"));
-		printf("%s:", t);
+		printf("%s\n", t);
 		free(t);
 		n = 0;
+		printf("  functions:");
 		cJSON_ArrayForEach(f, json_get(p, "functions")) {
 			t = value_text(f);
 			printf("%s %s", n++ > 0 ? "," : "", t);
@@ -724,6 +720,7 @@ static void
 text_stats(const struct reply *r)
 {
 	static const char *const skip_gw[] = { "id", "stats", NULL };
+	static const char *const skip_actions[] = { "providers", NULL };
 	const cJSON	*gws, *g, *id;
 	struct rows	 rs;
 	char		*name;
@@ -731,8 +728,10 @@ text_stats(const struct reply *r)
 	memset(&rs, 0, sizeof(rs));
 	printf("writer\n");
 	rows_add_object(&rs, json_get(r->tree, "writer"), NULL, NULL);
+	rows_add_object(&rs, json_get(r->tree, "actions"), "actions",
+	    skip_actions);
 	rows_print(&rs, 2);
-	text_actions(json_get(r->tree, "actions"));
+	text_providers(json_get(r->tree, "actions"));
 	if (!cJSON_IsArray(gws = json_get(r->tree, "gateways")))
 		gws = NULL;
 	if (cJSON_GetArraySize(gws) == 0)
