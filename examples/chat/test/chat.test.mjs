@@ -26,7 +26,7 @@ const missing = {};
 
 /* Skips t when the gateway lacks one of the features it needs. */
 function lacks(t, ...features) {
-	const why = features.map((f) => missing[f]).filter(Boolean);
+	const why = [...new Set(features.map((f) => missing[f]).filter(Boolean))];
 	if (skip || why.length === 0)
 		return false;
 	t.skip(why.join("; "));
