@@ -215,3 +215,34 @@ test("random writes: every subscribed value equals a fresh read after each write
 	if (s.features.includes("diff"))
 		assert.ok(s.queryDiff > 20, `diffs were sent (${s.queryDiff})`);
 });
+
+test("reconnect() and close(): state, counters, subscriptions carried over, pending work rejected", async () => {
+	const c = client();
+	const statuses = [];
+	c.onConnectionState((s) => {
+		if (statuses[statuses.length - 1] !== s.status)
+			statuses.push(s.status);
+	});
+	let latest;
+	c.subscribe("db/query", { table: "rc" }, (v) => { latest = v; });
+	await c.mutation("db/insert", { table: "rc", doc: { n: 1 } });
+	assert.equal(latest.length, 1);
+	c.reconnect();
+	const p = c.mutation("db/insert", { table: "rc", doc: { n: 2 } });
+	assert.equal(c.connectionState().inflightMutations, 1);
+	await p;
+	assert.equal(latest.length, 2, "the subscription lives on the new connection");
+	const st = c.connectionState();
+	assert.equal(st.connectionCount, 1);
+	assert.equal(st.lastCloseReason, "reconnect requested");
+	assert.equal(st.retries, 0);
+	assert.deepEqual(statuses.slice(-3), ["disconnected", "connecting",
+	    "connected"]);
+	const q = c.query("db/query", { table: "rc" });
+	c.close();
+	const e = await q.then(() => null, (err) => err);
+	assert.ok(e === null || e.kind === "Unavailable");
+	assert.equal(c.connectionState().status, "closed");
+	await assert.rejects(c.mutation("db/insert", { table: "rc", doc: {} }),
+	    (err) => err.code === -32008 && err.data.outcome === "unknown");
+});
