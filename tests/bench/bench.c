@@ -30,6 +30,7 @@ static const struct scenario {
 	{ "invalidation", "4. Invalidation cost", sc_inval },
 	{ "streaming", "5. Token streaming", sc_stream },
 	{ "coldstart", "6. Cold start", sc_cold },
+	{ "actions", "7. Actions", sc_action },
 };
 
 static void
@@ -80,7 +81,9 @@ usage(void)
 	    "\t[--inval-commits N] [--stream-threads N] "
 	    "[--stream-clients N]\n"
 	    "\t[--stream-bytes N] [--stream-history N] [--cold-docs N] "
-	    "[--cold-runs N]\n");
+	    "[--cold-runs N]\n"
+	    "\t[--action-calls N] [--action-callers N] "
+	    "[--action-providers N]\n\t[--action-secs S]\n");
 	exit(2);
 }
 
@@ -111,6 +114,10 @@ sizes_default(struct sizes *z, int tiny)
 		z->stream_history = 10;
 		z->cold_docs = 5000;
 		z->cold_runs = 1;
+		z->action_calls = 100;
+		z->action_callers = 8;
+		z->action_providers = 2;
+		z->action_secs = 1;
 		return;
 	}
 	z->write_conns = 64;
@@ -129,6 +136,10 @@ sizes_default(struct sizes *z, int tiny)
 	z->stream_history = 60;
 	z->cold_docs = 1000000;
 	z->cold_runs = 5;
+	z->action_calls = 2000;
+	z->action_callers = 64;
+	z->action_providers = 4;
+	z->action_secs = 5;
 }
 
 static int
@@ -178,7 +189,7 @@ enum {
 	OPT_TINY = 256, OPT_ONLY, OPT_PERF, OPT_WCONNS, OPT_WSECS, OPT_WROWS,
 	OPT_FANOUT, OPT_FSECS, OPT_IDLE, OPT_INVAL, OPT_ICOMMITS,
 	OPT_STHREADS, OPT_SCLIENTS, OPT_SBYTES, OPT_SHIST, OPT_CDOCS,
-	OPT_CRUNS
+	OPT_CRUNS, OPT_ACALLS, OPT_ACALLERS, OPT_APROVS, OPT_ASECS
 };
 
 static const struct option longopts[] = {
@@ -199,6 +210,10 @@ static const struct option longopts[] = {
 	{ "stream-history", required_argument, NULL, OPT_SHIST },
 	{ "cold-docs", required_argument, NULL, OPT_CDOCS },
 	{ "cold-runs", required_argument, NULL, OPT_CRUNS },
+	{ "action-calls", required_argument, NULL, OPT_ACALLS },
+	{ "action-callers", required_argument, NULL, OPT_ACALLERS },
+	{ "action-providers", required_argument, NULL, OPT_APROVS },
+	{ "action-secs", required_argument, NULL, OPT_ASECS },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -276,6 +291,18 @@ parse_flags(struct bench *b, int argc, char *argv[])
 			break;
 		case OPT_CRUNS:
 			z->cold_runs = num_arg(optarg, 1, 1000);
+			break;
+		case OPT_ACALLS:
+			z->action_calls = num_arg(optarg, 10, 10000000);
+			break;
+		case OPT_ACALLERS:
+			z->action_callers = num_arg(optarg, 1, 10000);
+			break;
+		case OPT_APROVS:
+			z->action_providers = num_arg(optarg, 1, 1000);
+			break;
+		case OPT_ASECS:
+			z->action_secs = secs_arg(optarg);
 			break;
 		default:
 			usage();

@@ -58,6 +58,10 @@ struct sizes {
 	int	 stream_history;	/* earlier messages per thread */
 	int	 cold_docs;		/* documents of the large database */
 	int	 cold_runs;		/* starts measured per database */
+	int	 action_calls;		/* sequential calls per round trip */
+	int	 action_callers;	/* closed-loop action callers */
+	int	 action_providers;
+	double	 action_secs;		/* measured window */
 };
 
 struct result;
@@ -252,6 +256,7 @@ struct cl {
 	struct cl_pending	*pend;
 	size_t			 npend, cappend;
 	cl_trans_fn		 on_trans;
+	cl_trans_fn		 on_request;	/* tinyvex/runAction, if set */
 	void			*arg;
 	int			 opened;	/* WebSocket open */
 	int			 connected;	/* tinyvex/connect answered */
@@ -338,6 +343,7 @@ int	 sc_idle(struct bench *, struct result *);
 int	 sc_inval(struct bench *, struct result *);
 int	 sc_stream(struct bench *, struct result *);
 int	 sc_cold(struct bench *, struct result *);
+int	 sc_action(struct bench *, struct result *);
 
 /* Shared by scenarios: a broadcaster process and its clients. */
 int	 bcast_start(struct bench *, int *port, pid_t *pid);

@@ -19,6 +19,7 @@
 
 #define TRANSITION_METHOD	"\"method\":\"tinyvex/transition\""
 #define CHUNK_METHOD		"\"method\":\"tinyvex/transitionChunk\""
+#define RUN_METHOD		"\"method\":\"tinyvex/runAction\""
 
 static void	cl_ws_open(struct wsc *, void *);
 static void	cl_ws_msg(struct wsc *, void *, const char *, size_t, int64_t);
@@ -126,6 +127,11 @@ cl_ws_msg(struct wsc *ws, void *arg, const char *msg, size_t len, int64_t t)
 		c->trans_bytes += len;
 		if (c->on_trans != NULL)
 			c->on_trans(c, c->arg, msg, len, t);
+		return;
+	}
+	if (memmem(msg, head, RUN_METHOD, sizeof(RUN_METHOD) - 1) != NULL) {
+		if (c->on_request != NULL)
+			c->on_request(c, c->arg, msg, len, t);
 		return;
 	}
 	if (memmem(msg, head, "\"method\":", 9) != NULL)
