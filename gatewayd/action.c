@@ -306,6 +306,9 @@ action_provide(struct session *s, const char *id, const cJSON *params,
 	if (get_names(s, id, batch, slot, json_get(params, "functions"),
 	    names, &n) == -1)
 		return;
+	/* A later provide without concurrency keeps the one in force. */
+	if (s->prov != NULL && s->prov->concurrency > 0)
+		c = s->prov->concurrency;
 	if ((conc = json_get(params, "concurrency")) != NULL &&
 	    !json_get_int(conc, 1, IPC_MAX_CONCURRENCY, &c)) {
 		fail(s, id, batch, slot, TV_INVALID_PARAMS, "concurrency must "

@@ -6,7 +6,9 @@ provider streams 200 appends into a message with mutations on its own
 connection, and the caller's answer comes after the final text is on its
 screen); and the refusals: a browser origin, a missing or wrong
 provider_token, db/ names, a response to an id never sent, a response from
-a connection that provides nothing."""
+a connection that provides nothing; and the limits: 64 functions a
+connection, concurrency 1 to 1024, a connection's calls in flight
+(max_pending_mutations), and a queue served oldest first."""
 
 import asyncio
 import json
@@ -16,7 +18,8 @@ from tvtest import Client, RpcError, check, ctl, run_stack
 from tvaction import ActionError, Provider, open_provider
 
 TOKEN = "provider-token-0123456789"
-CONF = "provider_token %s\n" % TOKEN
+PENDING = 8         # max_pending_mutations: also a connection's actions
+CONF = "provider_token %s\nmax_pending_mutations %d\n" % (TOKEN, PENDING)
 
 
 async def expect_error(coro, kind, what):
@@ -84,6 +87,8 @@ async def routing(st, g2):
     acts = stats.get("actions", {})
     fns = sorted(f for p in acts.get("providers", []) for f in p["functions"])
     check(fns == ["x/*", "z/one", "z/two"], "tinyvexctl stats lists the functions (%r)" % fns)
+    conc = [p["concurrency"] for p in acts.get("providers", []) if "z/one" in p["functions"]]
+    check(conc == [4], "a provide without concurrency keeps the one in force (%r)" % conc)
     check(acts.get("completed", 0) >= 6 and acts.get("failed") == 1 and
           acts.get("not_found") == 2, "stats count completed, failed, not found (%r)" %
           {k: v for k, v in acts.items() if k != "providers"})
@@ -164,6 +169,15 @@ async def refusals(st, g2):
     await expect_error(c.call("tinyvex/provide", {"functions": ["a/b"], "token": TOKEN,
                                                   "concurrency": 0}),
                        "InvalidParams", "a provide with concurrency 0")
+    await expect_error(c.call("tinyvex/provide", {"functions": ["a/b"], "token": TOKEN,
+                                                  "concurrency": 1025}),
+                       "InvalidParams", "a provide with concurrency over 1024")
+    await expect_error(c.call("tinyvex/provide", {"functions": ["f/%d" % i for i in range(65)],
+                                                  "token": TOKEN}),
+                       "TooLarge", "a provide of 65 functions")
+    await expect_error(c.call("tinyvex/provide", {"functions": ["f/" + "x" * 127],
+                                                  "token": TOKEN}),
+                       "ValidationError", "a provide of a 129-byte name")
 
     b = await Client.open(st.url(g2.port), session="browser", origin="http://localhost:5173")
     await expect_error(b.call("tinyvex/provide", {"functions": ["a/b"], "token": TOKEN}),
@@ -198,10 +212,42 @@ async def refusals(st, g2):
         await x.close()
 
 
+async def limits(st, g2):
+    gate = asyncio.Event()
+
+    async def slow(p, params):
+        await gate.wait()
+        return params["args"]["i"]
+
+    p, _ = await open_provider(st.url(), slow, ["slow/*"], session="slow", token=TOKEN,
+                               concurrency=1)
+    await p.provide(["slow2/%d" % i for i in range(63)], token=TOKEN)
+    await expect_error(p.provide(["slow3/x"], token=TOKEN), "TooLarge",
+                       "a 65th function on one connection")
+    c = await Client.open(st.url(g2.port), session="many")
+    futs = [await c.request("tinyvex/action", {"udfPath": "slow/x", "args": {"i": i}})
+            for i in range(PENDING + 1)]
+    m = await asyncio.wait_for(futs[-1], 10)
+    check(m.get("error", {}).get("data", {}).get("kind") == "Overloaded",
+          "a connection's actions past max_pending_mutations: Overloaded (%r)" % m)
+    acts = ctl(st, "stats")["actions"]
+    check(acts["in_flight"] == 1 and acts["queued"] == PENDING - 1,
+          "concurrency 1: one in flight, the rest queued (%d, %d)" % (
+              acts["in_flight"], acts["queued"]))
+    gate.set()
+    done = await asyncio.wait_for(asyncio.gather(*futs[:-1]), 20)
+    check([m.get("result", {}).get("value") for m in done] == list(range(PENDING)),
+          "then they all finish, in order")
+    check(p.max_inflight == 1, "never more than one at a time (%d)" % p.max_inflight)
+    await p.close()
+    await c.close()
+
+
 async def main(st):
     g2 = st.start_gateway()
     await routing(st, g2)
     await refusals(st, g2)
+    await limits(st, g2)
     await agent(st, g2)
 
 
