@@ -221,6 +221,23 @@ test("older messages load on demand", { skip }, async (t) => {
 	await b.eval(() => document.querySelectorAll("#threads li")[1].click());
 });
 
+test("the connection indicator follows the gateway going away and coming back", { skip }, async (t) => {
+	if (lacks(t, "static"))
+		return;
+	await stack.killGateway();
+	await until(a, () => document.getElementById("conn").className !==
+	    "conn connected");
+	const down = await a.eval(() => document.getElementById("conn-text")
+	    .textContent);
+	assert.match(down, /^(disconnected|connecting)/);
+	await stack.startGateway();
+	for (const p of [a, b])
+		await until(p, () => document.getElementById("conn").className ===
+		    "conn connected", 20000);
+	assert.match(await a.eval(() => document.getElementById("conn-text")
+	    .textContent), /connected \(reconnected [1-9]/);
+});
+
 test("a screenshot of the app is kept", { skip }, async (t) => {
 	if (lacks(t, "static"))
 		return;
