@@ -7,6 +7,7 @@
 
 #include "actmsg.h"
 #include "errors.h"
+#include "json.h"
 
 /* 1 when the n bytes at s hold a NUL byte. */
 static int
@@ -112,6 +113,7 @@ actmsg_provided(const unsigned char *body, size_t len,
 	    ipc_get_str(&r, &out->message, &out->messagelen,
 	    IPC_MAX_ACTION_MESSAGE) == -1 || ipc_end(&r) == -1 ||
 	    has_nul(out->message, out->messagelen) ||
+	    !utf8_valid(out->message, out->messagelen) ||
 	    (out->code != TV_OK && out->code != TV_VALIDATION &&
 	    out->code != TV_TOO_LARGE && out->code != TV_UNAVAILABLE)) {
 		memset(out, 0, sizeof(*out));
@@ -158,7 +160,10 @@ get_call(struct ipc_reader *r, struct actmsg_call *out)
 	ipc_get_str(r, &out->args, &out->argslen, IPC_MAX_ACTION_TEXT);
 	if (ipc_end(r) == -1 || has_nul(out->session_id,
 	    out->session_idlen) || out->udf_pathlen == 0 ||
-	    has_nul(out->udf_path, out->udf_pathlen) || out->argslen == 0)
+	    has_nul(out->udf_path, out->udf_pathlen) || out->argslen == 0 ||
+	    !utf8_valid(out->session_id, out->session_idlen) ||
+	    !utf8_valid(out->udf_path, out->udf_pathlen) ||
+	    !utf8_valid(out->args, out->argslen))
 		return -1;
 	return 0;
 }
@@ -203,7 +208,9 @@ get_outcome(struct ipc_reader *r, struct actmsg_outcome *out)
 	    IPC_MAX_ACTION_MESSAGE);
 	ipc_get_str(r, &out->text, &out->textlen, IPC_MAX_ACTION_TEXT);
 	if (ipc_end(r) == -1 || out->ts < 0 ||
-	    has_nul(out->message, out->messagelen))
+	    has_nul(out->message, out->messagelen) ||
+	    !utf8_valid(out->message, out->messagelen) ||
+	    !utf8_valid(out->text, out->textlen))
 		return -1;
 	return 0;
 }

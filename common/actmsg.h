@@ -79,6 +79,8 @@ struct actmsg_outcome {
  * concurrency in 1..IPC_MAX_CONCURRENCY.  RUN_DONE's code is 0,
  * TV_ACTION_FAILED or TV_TOO_LARGE; ACTION_DONE's also NotFound,
  * ValidationError, Overloaded or Unavailable; ts is never negative.
+ * Every string but a function name (printable ASCII) is valid UTF-8, so
+ * that what is passed on verbatim is valid JSON text in a text frame.
  */
 int	 actmsg_provide(const unsigned char *, size_t, struct actmsg_names *);
 int	 actmsg_unprovide(const unsigned char *, size_t,

@@ -12,7 +12,8 @@
  * The same body also goes to every decoder of common/actmsg.c (the
  * provider and action messages): an accepted body has its strings inside
  * it and within their bounds, and rebuilt with the matching builder it
- * decodes to the same fields; a refused one leaves the output zeroed.
+ * decodes to the same fields, and every string but a function name is
+ * valid UTF-8; a refused one leaves the output zeroed.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "actmsg.h"
 #include "fuzz.h"
 #include "ipc.h"
+#include "json.h"
 
 #define FUZZ_MAX_DEPTH	32	/* nesting the walker follows */
 
@@ -246,6 +248,9 @@ check_call(const unsigned char *body, size_t len, int run)
 	need(c.session_idlen <= IPC_MAX_ID_LEN && c.udf_pathlen > 0 &&
 	    c.udf_pathlen <= IPC_MAX_UDF_LEN && c.argslen > 0 &&
 	    c.argslen <= IPC_MAX_ACTION_TEXT);
+	need(utf8_valid(c.session_id, c.session_idlen) &&
+	    utf8_valid(c.udf_path, c.udf_pathlen) &&
+	    utf8_valid(c.args, c.argslen));
 	actmsg_build_call(&m, run ? IPC_RUN : IPC_ACTION, 0, &c);
 	if (run)
 		REDECODE(&m, actmsg_run, &again);
@@ -274,13 +279,14 @@ check_outcome(const unsigned char *body, size_t len, uint32_t type)
 		return;
 	}
 	in_body(body, len, o.message, o.messagelen);
-	need(o.messagelen <= IPC_MAX_ACTION_MESSAGE && o.ts >= 0);
+	need(o.messagelen <= IPC_MAX_ACTION_MESSAGE && o.ts >= 0 &&
+	    utf8_valid(o.message, o.messagelen));
 	if (type == IPC_PROVIDED) {
 		need(o.text == NULL && o.textlen == 0);
 		return;
 	}
 	in_body(body, len, o.text, o.textlen);
-	need(o.textlen <= IPC_MAX_ACTION_TEXT);
+	need(o.textlen <= IPC_MAX_ACTION_TEXT && utf8_valid(o.text, o.textlen));
 	actmsg_build_outcome(&m, type, 0, &o);
 	if (type == IPC_RUN_DONE)
 		REDECODE(&m, actmsg_run_done, &again);
