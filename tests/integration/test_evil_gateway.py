@@ -3,7 +3,8 @@ credentials and then sends what no real gateway would: frames without
 HELLO, a wrong version, huge or tiny declared lengths, non-zero flags,
 unknown and writer-only message types, mistyped and truncated msgpack,
 counts that promise more than the frame holds, NUL bytes in strings,
-oversized arguments, random frames, half a frame and then silence, more
+oversized arguments, provider and action frames out of bounds or of the
+writer's side, random frames, half a frame and then silence, more
 connections than allowed, and thousands of valid mutations pipelined
 without ever reading an answer.  writerd must drop (or answer) that link
 and go on serving a real gatewayd and its client, whose every
@@ -22,6 +23,8 @@ from tvtest import (CTL, Client, RpcError, Stack, check, db_docs,
                     db_integrity, finish, run)
 
 HELLO, WELCOME, MUTATE, RESULT, COMMIT, GW_STATS, SET_LOG = range(1, 8)
+(PROVIDE, PROVIDED, UNPROVIDE, PROVIDER_GONE, ACTION, ACTION_CANCEL, RUN,
+ RUN_CANCEL, RUN_DONE, ACTION_DONE) = range(8, 18)
 IPC_VERSION = 1
 MAX_GW_FRAME = 2 * 1024 * 1024
 rng = random.Random(int(os.environ.get("TINYVEX_SEED", "0")) or None)
@@ -220,6 +223,27 @@ BAD_AFTER_HELLO = [
     ("deep nesting in a field",
      frame(MUTATE, array_hdr(4) + b"\x91" * 100000 + b"\xc0")),
     ("a GW_STATS that is a number", frame(GW_STATS, [5])),
+    ("a writer-only type (RUN)", frame(RUN, [1, 1, "s", "a/b", "{}"])),
+    ("a writer-only type (ACTION_DONE)", frame(ACTION_DONE, [0, 0, "", "1"])),
+    ("a PROVIDE of no functions", frame(PROVIDE, [1, 16, []])),
+    ("a PROVIDE with concurrency 0", frame(PROVIDE, [1, 0, ["a/b"]])),
+    ("a PROVIDE with concurrency 1025", frame(PROVIDE, [1, 1025, ["a/b"]])),
+    ("a PROVIDE of 65 functions",
+     frame(PROVIDE, [1, 4, ["f/%d" % i for i in range(65)]])),
+    ("a PROVIDE of a name with a space", frame(PROVIDE, [1, 4, ["a b"]])),
+    ("a PROVIDE of a name with * inside", frame(PROVIDE, [1, 4, ["a*/b"]])),
+    ("an UNPROVIDE whose names are a string", frame(UNPROVIDE, [1, "a/b"])),
+    ("a PROVIDER_GONE of a negative provider", frame(PROVIDER_GONE, [-1])),
+    ("an ACTION whose args are not JSON", frame(ACTION, ["s", "a/b", "{x"])),
+    ("an ACTION whose args are an array", frame(ACTION, ["s", "a/b", "[1]"])),
+    ("an ACTION whose args are not UTF-8",
+     frame(ACTION, ["s", "a/b", Raw(b"\xa9" + b'{"a":"\xff"}')])),
+    ("an ACTION without a udfPath", frame(ACTION, ["s", "", "{}"])),
+    ("an ACTION_CANCEL of a string", frame(ACTION_CANCEL, ["x"])),
+    ("a RUN_DONE whose value is not JSON", frame(RUN_DONE, [1, 0, 0, "", "{x"])),
+    ("a RUN_DONE with a mutation's code",
+     frame(RUN_DONE, [1, -32005, 0, "", ""])),
+    ("a RUN_DONE with a negative ts", frame(RUN_DONE, [1, 0, -1, "", "1"])),
     ("a GW_STATS over 64 KiB", frame(GW_STATS, ["x" * 70000])),
 ]
 
@@ -321,6 +345,47 @@ async def main(stk):
         e.close()
         return out
     for what, ok, code in await in_thread(answered_cases):
+        check(ok, "answered, not dropped: %s (code %s)" % (what, code))
+
+    # Provider and action frames that are well-formed but refused, or
+    # name calls that are over: answered or ignored, the link stays.
+    def answered_actions():
+        out = []
+        e = Evil(path)
+        e.send(hello())
+        e.read_frame()
+        for what, data, want, code in [
+                ("a PROVIDE of db/x", frame(PROVIDE, [1, 4, ["db/x"]], seq=1),
+                 PROVIDED, -32003),
+                ("an ACTION nobody provides",
+                 frame(ACTION, ["s", "no/one", "{}"], seq=2), ACTION_DONE,
+                 -32004),
+                ("a RUN_DONE of a call never sent",
+                 frame(RUN_DONE, [99, 0, 0, "", "1"]), None, None),
+                ("an ACTION_CANCEL of an unknown call",
+                 frame(ACTION_CANCEL, [77]), None, None),
+                ("a PROVIDER_GONE of an unknown provider",
+                 frame(PROVIDER_GONE, [5]), None, None),
+                ("an ACTION after those",
+                 frame(ACTION, ["s", "no/one", "{}"], seq=3), ACTION_DONE,
+                 -32004)]:
+            e.send(data)
+            if want is None:
+                continue
+            got = e.read_frame(10)
+            while got is not None and got[0] != want:
+                got = e.read_frame(10)
+            # [code, ...]: a fixarray, then the code as a negative int.
+            got_code = None
+            if got is not None:
+                b = got[2][1]
+                fmt = {0xd0: ">b", 0xd1: ">h", 0xd2: ">i", 0xd3: ">q"}.get(b)
+                got_code = struct.unpack(fmt, got[2][2:2 + struct.calcsize(
+                    fmt)])[0] if fmt else struct.unpack("b", bytes([b]))[0]
+            out.append((what, got is not None and got_code == code, got_code))
+        e.close()
+        return out
+    for what, ok, code in await in_thread(answered_actions):
         check(ok, "answered, not dropped: %s (code %s)" % (what, code))
 
     # Statistics that are not what a gateway sends: tinyvexctl stats
