@@ -31,6 +31,13 @@
 #define GW_DB_WAIT_US		(200 * 1000)	/* poll for the database */
 #define GW_MAX_BATCH		1000	/* requests in one JSON-RPC batch */
 
+/* Protocol features a connection asked for and was granted (connect). */
+#define GW_FEAT_DIFF		0x1	/* "diff": QueryDiff */
+#define GW_FEAT_RESUME		0x2	/* "resume": hash, knownHash */
+
+#define DIFF_HASH_BYTES		16	/* of SHA-256, in a result hash */
+#define DIFF_HASH_LEN		22	/* its unpadded base64url length */
+
 struct gateway;
 struct session;
 struct sprov;
@@ -54,6 +61,10 @@ struct exec {
 	size_t			 valuelen;
 	uint64_t		 value_hash;
 	uint64_t		 version;	/* bumped when the result changes */
+	char			*diff;		/* QueryDiff members from version - 1 */
+	size_t			 difflen;
+	char			 rhash[DIFF_HASH_LEN + 1]; /* result hash */
+	uint64_t		 rhash_version;	/* version rhash is of; 0 none */
 	int			 dirty;		/* must rerun */
 	int			 refs;		/* subscriptions */
 	int64_t			 runs;
@@ -66,6 +77,7 @@ struct sub {
 	uint32_t		 query_id;
 	struct exec		*ex;
 	uint64_t		 sent_version;	/* ex->version last sent; 0 none */
+	char			 known_hash[DIFF_HASH_LEN + 1]; /* Add's knownHash */
 };
 
 /* An answer held back until a transition has gone out. */
@@ -109,6 +121,8 @@ struct session {
 	uint64_t		 id;		/* local number */
 	int			 connected;	/* tinyvex/connect done */
 	int			 token_ok;	/* token given on the upgrade */
+	int			 features;	/* GW_FEAT_* granted */
+	int			 features_asked; /* connect listed features */
 	char			*session_id;
 	uint64_t		 qs_version;	/* query set as applied */
 	uint64_t		 sent_qs;	/* endVersion last sent */
@@ -218,6 +232,15 @@ void	 gateway_free(struct gateway *);
  * yet (sandbox_pending set: call again later).
  */
 int	 sandbox_restrict(struct gateway *);
+
+/* diff.c */
+void	 diff_hash(const char *value, size_t len,
+	    char out[DIFF_HASH_LEN + 1]);
+int	 diff_results(const char *old, size_t oldlen, const char *new,
+	    size_t newlen, struct buf *out);
+void	 diff_exec_changed(struct exec *, const char *old, size_t oldlen);
+void	 diff_add_result(struct buf *, const struct session *,
+	    const struct sub *);
 
 /* listener.c */
 int	 listener_start(struct gateway *);

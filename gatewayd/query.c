@@ -377,6 +377,7 @@ query_exec_release(struct gateway *gw, struct exec *ex)
 	free(ex->udf_path);
 	free(ex->key);
 	free(ex->value);
+	free(ex->diff);
 	free(ex);
 }
 
@@ -388,6 +389,8 @@ exec_run(struct gateway *gw, struct exec *ex)
 	struct buf	 out;
 	struct tv_error	 err;
 	uint64_t	 h;
+	char		*old;
+	size_t		 oldlen;
 	int		 rc;
 
 	readset_init(&rs);
@@ -407,7 +410,10 @@ exec_run(struct gateway *gw, struct exec *ex)
 		buf_free(&out);
 	}
 	if (ex->version == 0 || h != ex->value_hash || (rc == 0) != ex->ok) {
-		free(ex->value);
+		old = ex->version > 0 && ex->ok ? ex->value : NULL;
+		oldlen = ex->valuelen;
+		if (old == NULL)
+			free(ex->value);
 		ex->value = NULL;
 		ex->valuelen = 0;
 		if (rc == 0)
@@ -416,6 +422,8 @@ exec_run(struct gateway *gw, struct exec *ex)
 		ex->err = err;
 		ex->value_hash = h;
 		ex->version++;
+		diff_exec_changed(ex, old, oldlen);
+		free(old);
 	} else
 		buf_free(&out);
 	ex->runs++;

@@ -19,6 +19,7 @@
 
 #define RPC_MAX_SESSION_ID	128	/* sessionId length */
 #define RPC_MAX_QUERY_ID	2147483647
+#define RPC_MAX_KNOWN_HASH	128	/* knownHash length */
 
 struct rpc_call {
 	struct session		*s;
@@ -188,6 +189,57 @@ params_object(struct rpc_call *c)
 	return 0;
 }
 
+/* The features protocol 1 knows, in the order the answer lists them. */
+static const struct {
+	const char	*name;
+	int		 bit;
+} rpc_features[] = {
+	{ "diff",	GW_FEAT_DIFF },
+	{ "resume",	GW_FEAT_RESUME },
+};
+
+/*
+ * connect's features: a list of strings, the known ones granted, unknown
+ * ones ignored.  The GW_FEAT_* bits, or -1 when it is no such list.
+ */
+static int
+parse_features(const cJSON *list)
+{
+	const cJSON	*f;
+	size_t		 i;
+	int		 bits = 0;
+
+	if (!cJSON_IsArray(list))
+		return -1;
+	cJSON_ArrayForEach(f, list) {
+		if (!cJSON_IsString(f))
+			return -1;
+		for (i = 0; i < nitems(rpc_features); i++)
+			if (strcmp(f->valuestring, rpc_features[i].name) == 0)
+				bits |= rpc_features[i].bit;
+	}
+	return bits;
+}
+
+static void
+add_features(struct buf *b, int bits)
+{
+	size_t	 i;
+	int	 n = 0;
+
+	buf_adds(b, ",\"features\":[");
+	for (i = 0; i < nitems(rpc_features); i++) {
+		if (!(bits & rpc_features[i].bit))
+			continue;
+		if (n++ > 0)
+			buf_addc(b, ',');
+		buf_addc(b, '"');
+		buf_adds(b, rpc_features[i].name);
+		buf_addc(b, '"');
+	}
+	buf_addc(b, ']');
+}
+
 static void
 connect_result(struct session *s, struct buf *b)
 {
@@ -203,7 +255,10 @@ connect_result(struct session *s, struct buf *b)
 	buf_add_i64(b, gw->conf.max_queries);
 	buf_adds(b, ",\"chunkBytes\":");
 	buf_add_u64(b, gw->conf.chunk_bytes);
-	buf_adds(b, "}}");
+	buf_addc(b, '}');
+	if (s->features_asked)
+		add_features(b, s->features);
+	buf_addc(b, '}');
 }
 
 /* A connect that waited for maxObservedTs: answer it now. */
@@ -240,6 +295,7 @@ m_connect(struct rpc_call *c)
 	const cJSON	*sid, *tok, *mots, *m;
 	int64_t		 ts = 0;
 	struct buf	 r;
+	int		 features = 0;
 
 	if (params_object(c) == -1)
 		return;
@@ -270,6 +326,12 @@ m_connect(struct rpc_call *c)
 				    "a string", m->string);
 				return;
 			}
+		} else if (strcmp(m->string, "features") == 0) {
+			if ((features = parse_features(m)) == -1) {
+				reply_error(c, TV_INVALID_PARAMS, "features "
+				    "must be a list of strings");
+				return;
+			}
 		}
 	}
 	if (gw->policy.token != NULL && !s->token_ok) {
@@ -287,6 +349,8 @@ m_connect(struct rpc_call *c)
 		json_get_int(mots, 0, INT64_MAX, &ts);
 	free(s->session_id);
 	s->session_id = xstrdup(sid->valuestring);
+	s->features = features;
+	s->features_asked = json_get(c->params, "features") != NULL;
 	if (ts > gw->ts) {
 		/* Catch up first; answer when there, or fail after a while. */
 		query_refresh(gw);
@@ -325,7 +389,7 @@ m_modify(struct rpc_call *c)
 {
 	struct session	*s = c->s;
 	struct gateway	*gw = s->gw;
-	const cJSON	*mods, *m, *type, *udf, *args, *other;
+	const cJSON	*mods, *m, *type, *udf, *args, *other, *known;
 	int64_t		 base, newv;
 	uint32_t	 qid = 0, *ids = NULL, *rem = NULL;
 	size_t		 nids = 0, nrem = 0, i, count, j;
@@ -375,12 +439,21 @@ m_modify(struct rpc_call *c)
 				if (strcmp(other->string, "type") != 0 &&
 				    strcmp(other->string, "queryId") != 0 &&
 				    strcmp(other->string, "udfPath") != 0 &&
-				    strcmp(other->string, "args") != 0) {
+				    strcmp(other->string, "args") != 0 &&
+				    strcmp(other->string, "knownHash") != 0) {
 					reply_error(c, TV_INVALID_PARAMS,
 					    "unknown member %.64s in Add",
 					    other->string);
 					goto done;
 				}
+			known = json_get(m, "knownHash");
+			if (known != NULL && (!cJSON_IsString(known) ||
+			    strlen(known->valuestring) > RPC_MAX_KNOWN_HASH)) {
+				reply_error(c, TV_INVALID_PARAMS, "knownHash "
+				    "must be a string of at most %d bytes",
+				    RPC_MAX_KNOWN_HASH);
+				goto done;
+			}
 			if (args != NULL) {
 				buf_init(&canon);
 				json_print(&canon, args);
@@ -450,6 +523,11 @@ m_modify(struct rpc_call *c)
 		ex = query_exec_get(gw, json_get(m, "udfPath")->valuestring,
 		    args != NULL ? args : empty);
 		session_sub_add(s, qid, ex);
+		known = json_get(m, "knownHash");
+		if (cJSON_IsString(known) &&
+		    strlen(known->valuestring) == DIFF_HASH_LEN)
+			memcpy(session_sub_find(s, qid)->known_hash,
+			    known->valuestring, DIFF_HASH_LEN + 1);
 	}
 	s->qs_version = (uint64_t)newv;
 	query_refresh(gw);

@@ -321,20 +321,16 @@ session_flush(struct session *s)
 				continue;
 			if (nmods++ > 0)
 				buf_addc(&p, ',');
-			if (sub->ex->ok) {
-				buf_adds(&p, "{\"type\":\"QueryUpdated\","
-				    "\"queryId\":");
-				buf_add_u64(&p, sub->query_id);
-				buf_adds(&p, ",\"value\":");
-				buf_add(&p, sub->ex->value, sub->ex->valuelen);
-			} else {
+			if (sub->ex->ok)
+				diff_add_result(&p, s, sub);
+			else {
 				buf_adds(&p, "{\"type\":\"QueryFailed\","
 				    "\"queryId\":");
 				buf_add_u64(&p, sub->query_id);
 				buf_adds(&p, ",\"error\":");
 				add_failure(&p, &sub->ex->err);
+				buf_addc(&p, '}');
 			}
-			buf_addc(&p, '}');
 			sub->sent_version = sub->ex->version;
 		}
 		buf_adds(&p, "],\"serverTs\":");
@@ -433,6 +429,7 @@ session_sub_add(struct session *s, uint32_t qid, struct exec *ex)
 	s->subs[s->nsubs].query_id = qid;
 	s->subs[s->nsubs].ex = ex;
 	s->subs[s->nsubs].sent_version = 0;
+	s->subs[s->nsubs].known_hash[0] = '\0';
 	s->nsubs++;
 	return 0;
 }
