@@ -221,21 +221,30 @@ class Client:
         self.query_set = 0
         self.closed = None
         self.waiters = []
+        self.hashes = {}
+        self.diffs = 0
+        self.unchanged = 0
+        self.diff_errors = []
+        self.bytes_in = 0
         self.reader = asyncio.ensure_future(self._read())
 
     @classmethod
-    async def open(cls, url, session="s", connect=True, **kw):
+    async def open(cls, url, session="s", connect=True, features=None, **kw):
         ws = await websockets.connect(url, subprotocols=["tinyvex.v1"],
                                       max_size=None, ping_interval=None, **kw)
         c = cls(ws)
         if connect:
-            c.hello = await c.call("tinyvex/connect", {"sessionId": session})
+            p = {"sessionId": session}
+            if features is not None:
+                p["features"] = list(features)
+            c.hello = await c.call("tinyvex/connect", p)
         return c
 
     async def _read(self):
         msg = None
         try:
             async for msg in self.ws:
+                self.bytes_in += len(msg.encode() if isinstance(msg, str) else msg)
                 self._handle(json.loads(msg), len(msg))
         except websockets.ConnectionClosed as e:
             self.closed = e.code
@@ -291,12 +300,29 @@ class Client:
             if mod["type"] == "QueryUpdated":
                 self.values[q] = mod["value"]
                 self.failed.pop(q, None)
+            elif mod["type"] == "QueryDiff":
+                self.diffs += 1
+                if q not in self.values:
+                    self.diff_errors.append("QueryDiff for %d, which holds no value" % q)
+                else:
+                    try:
+                        self.values[q] = apply_diff(self.values[q], mod)
+                    except (KeyError, ValueError, TypeError, IndexError) as e:
+                        self.diff_errors.append("QueryDiff for %d does not apply: %r" % (q, e))
+            elif mod["type"] == "QueryUnchanged":
+                self.unchanged += 1
+                if q not in self.values:
+                    self.diff_errors.append("QueryUnchanged for %d, which holds no value" % q)
             elif mod["type"] == "QueryFailed":
                 self.failed[q] = mod["error"]
                 self.values.pop(q, None)
             elif mod["type"] == "QueryRemoved":
                 self.values.pop(q, None)
                 self.failed.pop(q, None)
+            if "hash" in mod:
+                self.hashes[q] = mod["hash"]
+            else:
+                self.hashes.pop(q, None)
         self.transitions.append(t)
         self.events.append(("transition", t["endVersion"]["ts"], chunked))
 
@@ -321,8 +347,12 @@ class Client:
             raise RpcError(m["error"])
         return m["result"]
 
-    async def modify(self, add=(), remove=()):
+    async def modify(self, add=(), remove=(), known=None):
+        """add: (queryId, udfPath, args) each; known: queryId -> knownHash."""
         mods = [{"type": "Add", "queryId": q, "udfPath": u, "args": a} for (q, u, a) in add]
+        for m in mods:
+            if known and m["queryId"] in known:
+                m["knownHash"] = known[m["queryId"]]
         mods += [{"type": "Remove", "queryId": q} for q in remove]
         new = self.query_set + 1
         r = await self.call("tinyvex/modifyQuerySet",
@@ -359,6 +389,50 @@ class Client:
             await asyncio.wait_for(self.reader, 5)
         except asyncio.TimeoutError:
             pass
+
+
+def apply_diff(value, mod):
+    """The value a QueryDiff makes of the value held, by DESIGN §5's rules:
+    ops on the array of documents (a db/query result, the page of a
+    db/paginate result) matched by _id, or one update without id for a
+    db/get document; fields replace the page result's other members."""
+    value = json.loads(json.dumps(value))
+    if isinstance(value, dict) and "_id" not in value and isinstance(value.get("page"), list):
+        arr = value["page"]
+    else:
+        arr = value
+
+    def find(i):
+        for k, d in enumerate(arr):
+            if d.get("_id") == i:
+                return k
+        raise KeyError("no document %r" % i)
+
+    for op in mod["ops"]:
+        kind = op["op"]
+        if kind == "remove":
+            del arr[find(op["id"])]
+        elif kind == "insert":
+            if not 0 <= op["at"] <= len(arr):
+                raise IndexError("insert at %d of %d" % (op["at"], len(arr)))
+            arr.insert(op["at"], op["doc"])
+        elif kind == "update":
+            doc = value if "id" not in op else arr[find(op["id"])]
+            if not isinstance(doc, dict):
+                raise TypeError("update of %r" % (doc,))
+            for k, v in op.get("set", {}).items():
+                doc[k] = v
+            for k in op.get("unset", []):
+                doc.pop(k, None)
+            for k, v in op.get("append", {}).items():
+                if not isinstance(doc.get(k), str):
+                    raise TypeError("append to %r" % (doc.get(k),))
+                doc[k] += v
+        else:
+            raise ValueError("op %r" % kind)
+    for k, v in mod.get("fields", {}).items():
+        value[k] = v
+    return value
 
 
 def run(coro):
