@@ -640,8 +640,13 @@ handle_provided(struct gateway *gw, uint32_t seq,
 	size_t		 i;
 	int		 n;
 
-	if (seq == 0)
-		return;		/* a registration again after a reconnect */
+	if (seq == 0) {
+		/* A registration again after a reconnect: nobody waits. */
+		if (o->code != TV_OK)
+			log_warnx("writerd refused to register a provider "
+			    "again: %.*s", (int)o->messagelen, o->message);
+		return;
+	}
 	TAILQ_FOREACH(p, &a->provides, entry)
 		if (p->seq == seq)
 			break;
