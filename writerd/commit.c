@@ -41,6 +41,20 @@ step_stmt(struct writerd *wd, sqlite3_stmt *s)
 	return 0;
 }
 
+static void
+commit_event(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	commit_run(arg);
+}
+
+/*
+ * Prepare the write path on the open database: the write context, the
+ * idempotency and savepoint statements, the group commit event, and the
+ * newest ts and catalog version from globals.  0, or -1 (logged); either
+ * way commit_close releases what was made.
+ */
 int
 commit_open(struct writerd *wd)
 {
@@ -50,7 +64,11 @@ commit_open(struct writerd *wd)
 	};
 	int	 i;
 
+	assert(wd->st != NULL && wd->base != NULL);
 	if (wctx_init(&wd->wctx, wd->st, &wd->conf) == -1)
+		return -1;
+	if ((wd->commit_ev = event_new(wd->base, -1, 0, commit_event, wd)) ==
+	    NULL)
 		return -1;
 	if (sqlite3_prepare_v3(wd->st->db, "SELECT outcome FROM idempotency"
 	    " WHERE session_id = ?1 AND request_id = ?2", -1,
@@ -71,6 +89,26 @@ commit_open(struct writerd *wd)
 fail:
 	log_warnx("%s: %s", __func__, sqlite3_errmsg(wd->st->db));
 	return -1;
+}
+
+/* Release what commit_open made; nothing may be queued. */
+void
+commit_close(struct writerd *wd)
+{
+	size_t	 i;
+
+	assert(TAILQ_EMPTY(&wd->queue) && TAILQ_EMPTY(&wd->group));
+	wctx_free(&wd->wctx);
+	sqlite3_finalize(wd->idem_get);
+	sqlite3_finalize(wd->idem_put);
+	wd->idem_get = wd->idem_put = NULL;
+	for (i = 0; i < nitems(wd->sp); i++) {
+		sqlite3_finalize(wd->sp[i]);
+		wd->sp[i] = NULL;
+	}
+	if (wd->commit_ev != NULL)
+		event_free(wd->commit_ev);
+	wd->commit_ev = NULL;
 }
 
 void

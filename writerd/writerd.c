@@ -87,14 +87,6 @@ on_signal(evutil_socket_t sig, short ev, void *arg)
 	}
 }
 
-static void
-on_commit(evutil_socket_t fd, short ev, void *arg)
-{
-	(void)fd;
-	(void)ev;
-	commit_run(arg);
-}
-
 /* Checkpoints, periodic GC and the mutation rate. */
 static void
 on_tick(evutil_socket_t fd, short ev, void *arg)
@@ -163,7 +155,6 @@ int
 main(int argc, char *argv[])
 {
 	struct writerd		 wd;
-	struct store_options	 so;
 	struct tv_error		 terr;
 	char			 err[512], *user = NULL, *dir = NULL, *p;
 	int			 ch, debug = 0, verbose = 0, i;
@@ -172,8 +163,7 @@ main(int argc, char *argv[])
 	gid_t			 gid = getegid();
 	struct timeval		 tick = { 0, WRITERD_TICK_US };
 
-	memset(&wd, 0, sizeof(wd));
-	config_defaults(&wd.conf);
+	writerd_init(&wd);
 	while ((ch = getopt(argc, argv, "df:r:s:u:v")) != -1) {
 		switch (ch) {
 		case 'd':
@@ -219,9 +209,10 @@ main(int argc, char *argv[])
 	    user_lookup(wd.conf.gateway_user, &wd.gw_uid, &wd.gw_gid) == -1)
 		fatalx("unknown gateway_user %s", wd.conf.gateway_user);
 	signal(SIGPIPE, SIG_IGN);
+	if (writerd_setup(&wd, dir) == -1)
+		fatalx("cannot set up");
 
 	/* Everything that needs privilege. */
-	wd.statedir = statedir_path(dir);
 	/* Another writerd here: refuse before touching anything. */
 	for (i = 0; i < 2; i++) {
 		p = path_join(wd.statedir, i == 0 ? TINYVEX_WRITER_SOCK :
@@ -238,37 +229,17 @@ main(int argc, char *argv[])
 	/* Also when it existed: the gateways' group must get in. */
 	if (geteuid() == 0 && user != NULL && chmod(wd.statedir, 0750) == -1)
 		fatal("chmod %s", wd.statedir);
-	wd.dbpath = path_join(wd.statedir, TINYVEX_DB_NAME);
-	memset(&so, 0, sizeof(so));
-	so.synchronous_full = wd.conf.synchronous_full;
-	so.journal_size_limit = wd.conf.journal_size_limit;
-	if ((wd.st = store_open(wd.dbpath, STORE_RW, &so, err, sizeof(err)))
-	    == NULL)
+	if (writerd_open(&wd, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	set_db_modes(&wd, uid);
-	if ((wd.base = event_base_new()) == NULL)
-		fatalx("event_base_new");
-	TAILQ_INIT(&wd.gateways);
-	TAILQ_INIT(&wd.ctlconns);
-	TAILQ_INIT(&wd.queue);
-	TAILQ_INIT(&wd.group);
-	registry_init(&wd);
-	if (commit_open(&wd) == -1 || gc_init(&wd) == -1)
-		fatalx("cannot prepare the write path");
-	wd.stats.started_us = now_us();
-	wd.stats.rate_at = mono_us();
 	if (wd.schema_path != NULL) {
 		memset(&terr, 0, sizeof(terr));
 		if (schema_apply_file(&wd, wd.schema_path, &terr) == -1)
 			fatalx("schema: %s", terr.message);
 	}
-	p = path_join(wd.statedir, TINYVEX_WRITER_SOCK);
-	if (notify_listen(&wd, p) == -1)
-		fatalx("cannot listen on %s", p);
-	free(p);
+	if (writerd_listen(&wd) == -1)
+		fatalx("cannot listen");
 	p = path_join(wd.statedir, TINYVEX_CONTROL_SOCK);
-	if (control_listen(&wd, p) == -1)
-		fatalx("cannot listen on %s", p);
 	if (geteuid() == 0 && user != NULL && chown(p, uid, gid) == -1)
 		fatal("chown %s", p);
 	free(p);
@@ -276,7 +247,6 @@ main(int argc, char *argv[])
 	if (user != NULL)
 		drop_privileges(uid, gid);
 
-	wd.commit_ev = event_new(wd.base, -1, 0, on_commit, &wd);
 	for (i = 0; sigs[i] != 0; i++) {
 		wd.sig_ev[i] = evsignal_new(wd.base, sigs[i], on_signal, &wd);
 		evsignal_add(wd.sig_ev[i], NULL);
@@ -289,32 +259,7 @@ main(int argc, char *argv[])
 
 	event_base_dispatch(wd.base);
 
-	control_close_all(&wd);
-	notify_close_all(&wd);
-	registry_free(&wd);
-	for (i = 0; sigs[i] != 0; i++)
-		event_free(wd.sig_ev[i]);
-	event_free(wd.timer_ev);
-	event_free(wd.commit_ev);
-	gc_free(&wd);
-	wctx_free(&wd.wctx);
-	sqlite3_finalize(wd.idem_get);
-	sqlite3_finalize(wd.idem_put);
-	for (i = 0; i < 3; i++)
-		sqlite3_finalize(wd.sp[i]);
-	sqlite3_wal_checkpoint_v2(wd.st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
-	    NULL, NULL);
-	store_close(wd.st);
-	p = path_join(wd.statedir, TINYVEX_WRITER_SOCK);
-	unlink(p);
-	free(p);
-	p = path_join(wd.statedir, TINYVEX_CONTROL_SOCK);
-	unlink(p);
-	free(p);
-	event_base_free(wd.base);
-	config_free(&wd.conf);
-	free(wd.dbpath);
-	free(wd.statedir);
+	writerd_free(&wd);
 	log_info("stopped");
 	return 0;
 }

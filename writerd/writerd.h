@@ -247,6 +247,14 @@ struct writerd {
 /* writerd.c */
 void	 writerd_stop(struct writerd *);
 
+/* wdinit.c */
+void	 writerd_init(struct writerd *);
+int	 writerd_setup(struct writerd *, const char *dir);
+int	 writerd_open(struct writerd *, char *err, size_t errlen);
+int	 writerd_listen(struct writerd *);
+void	 writerd_close(struct writerd *);
+void	 writerd_free(struct writerd *);
+
 /* notify.c */
 int	 notify_listen(struct writerd *, const char *path);
 void	 notify_close_all(struct writerd *);
@@ -269,6 +277,7 @@ void	 registry_stats(struct writerd *, cJSON *);
 void	 commit_schedule(struct writerd *);
 void	 commit_run(struct writerd *);
 int	 commit_open(struct writerd *);
+void	 commit_close(struct writerd *);
 
 /* mutate.c: the built-in mutations, run inside a savepoint */
 struct wctx;

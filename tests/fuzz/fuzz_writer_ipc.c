@@ -14,8 +14,8 @@
  * fields; a refused one leaves its output zeroed.
  *
  * Then the same bytes go through a whole writerd link in this process:
- * a writerd context on a scratch database, writer.sock listening in a
- * scratch directory, one client connection that writes the input and
+ * a writerd context set up as writerd's main sets it up (wdinit.c) on a
+ * scratch state directory, one client connection that writes the input and
  * shuts its side.  Mutations run through the real group commit.  Checked:
  * the link ends within a bounded number of loop turns; it is dropped for
  * a bad frame exactly when the walk found one; no more mutations run
@@ -55,40 +55,25 @@ static char		 sockpath[256];
 static uint64_t		 commits_at_open;
 
 static void
-on_commit(evutil_socket_t fd, short ev, void *arg)
-{
-	(void)fd;
-	(void)ev;
-	commit_run(arg);
-}
-
-static void
 db_open(void)
 {
 	char	 err[512];
 
-	if ((wd.st = store_open(wd.dbpath, STORE_RW, NULL, err,
-	    sizeof(err))) == NULL || commit_open(&wd) == -1) {
+	if (writerd_open(&wd, err, sizeof(err)) == -1) {
 		fprintf(stderr, "fuzz_writer_ipc: %s\n", err);
 		abort();
 	}
 	commits_at_open = wd.stats.commits;
 }
 
+/* Remove the files of the closed database. */
 static void
-db_close(void)
+db_remove(void)
 {
 	static const char	*suffix[] = { "", "-wal", "-shm" };
 	char			 p[512];
 	size_t			 i;
 
-	wctx_free(&wd.wctx);
-	sqlite3_finalize(wd.idem_get);
-	sqlite3_finalize(wd.idem_put);
-	for (i = 0; i < nitems(wd.sp); i++)
-		sqlite3_finalize(wd.sp[i]);
-	store_close(wd.st);
-	wd.st = NULL;
 	for (i = 0; i < nitems(suffix); i++) {
 		snprintf(p, sizeof(p), "%s%s", wd.dbpath, suffix[i]);
 		unlink(p);
@@ -99,10 +84,13 @@ db_close(void)
 static void
 cleanup(void)
 {
-	notify_close_all(&wd);
-	db_close();
-	unlink(sockpath);
-	rmdir(wd.statedir);
+	char	*dir = xstrdup(wd.statedir);
+
+	writerd_close(&wd);
+	db_remove();
+	writerd_free(&wd);
+	rmdir(dir);
+	free(dir);
 }
 
 static void
@@ -114,8 +102,7 @@ setup(void)
 
 	log_init("fuzz_writer_ipc", 0, 0);
 	signal(SIGPIPE, SIG_IGN);
-	memset(&wd, 0, sizeof(wd));
-	config_defaults(&wd.conf);
+	writerd_init(&wd);
 	for (i = 0; i < nitems(bases); i++) {
 		snprintf(dir, sizeof(dir), "%s/fuzz_writer_ipc.XXXXXX",
 		    bases[i]);
@@ -123,22 +110,11 @@ setup(void)
 			break;
 	}
 	need(i < nitems(bases));
-	wd.statedir = xstrdup(dir);
-	wd.dbpath = path_join(dir, TINYVEX_DB_NAME);
+	need(writerd_setup(&wd, dir) == 0);
 	snprintf(sockpath, sizeof(sockpath), "%s/%s", dir,
 	    TINYVEX_WRITER_SOCK);
-	wd.gw_uid = geteuid();
-	wd.gw_gid = getegid();
-	need((wd.base = event_base_new()) != NULL);
-	TAILQ_INIT(&wd.gateways);
-	TAILQ_INIT(&wd.ctlconns);
-	TAILQ_INIT(&wd.queue);
-	TAILQ_INIT(&wd.group);
-	registry_init(&wd);
 	db_open();
-	need(notify_listen(&wd, sockpath) == 0);
-	wd.commit_ev = event_new(wd.base, -1, 0, on_commit, &wd);
-	wd.stats.started_us = now_us();
+	need(writerd_listen(&wd) == 0);
 	atexit(cleanup);
 }
 
@@ -490,7 +466,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	need(drive(data, size, &ran) == bad);
 	need(ran <= nmut);
 	if (wd.stats.commits - commits_at_open >= FUZZ_RESET_COMMITS) {
-		db_close();
+		writerd_close(&wd);
+		db_remove();
 		db_open();
 	}
 	return 0;
