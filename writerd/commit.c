@@ -118,6 +118,70 @@ commit_schedule(struct writerd *wd)
 		event_active(wd->commit_ev, EV_TIMEOUT, 0);
 }
 
+/* The ts of the next commit: now, or one past the newest. */
+static int64_t
+next_ts(const struct writerd *wd)
+{
+	int64_t	 ts = now_us();
+
+	return ts > wd->max_ts ? ts : wd->max_ts + 1;
+}
+
+/*
+ * Begin the write transaction of a commit, waiting at most
+ * COMMIT_BUSY_WAIT_MS for the lock, and reload a catalog left stale by a
+ * failed commit.  0, or -1 (the transaction is not open).
+ */
+static int
+commit_begin(struct writerd *wd)
+{
+	int	 rc;
+
+	/* A rollback that failed (out of memory) left a transaction open. */
+	if (!sqlite3_get_autocommit(wd->st->db))
+		store_exec(wd->st, "ROLLBACK");
+	sqlite3_busy_timeout(wd->st->db, COMMIT_BUSY_WAIT_MS);
+	rc = store_exec(wd->st, "BEGIN IMMEDIATE");
+	sqlite3_busy_timeout(wd->st->db, STORE_BUSY_TIMEOUT_MS);
+	if (rc == -1)
+		return -1;
+	if (wd->catalog_stale) {
+		if (store_load_catalog(wd->st) == -1) {
+			store_exec(wd->st, "ROLLBACK");
+			return -1;
+		}
+		wd->catalog_stale = 0;
+		wd->catalog_version = wd->st->catalog->version;
+	}
+	return 0;
+}
+
+/* Record the newest ts when it moved past prev_ts, and commit.  0 or -1. */
+static int
+commit_end(struct writerd *wd, int64_t prev_ts)
+{
+	if (wd->max_ts != prev_ts &&
+	    store_global_set_i64(wd->st, "max_ts", wd->max_ts) == -1)
+		return -1;
+	return store_exec(wd->st, "COMMIT");
+}
+
+/*
+ * Nothing of the transaction was committed: roll it back if it is still
+ * open, and go back to the newest ts and the catalog before it.
+ */
+static void
+commit_undo(struct writerd *wd, int64_t prev_ts)
+{
+	if (!sqlite3_get_autocommit(wd->st->db))
+		store_exec(wd->st, "ROLLBACK");
+	wd->max_ts = prev_ts;
+	/* A catalog change of the group is undone; so is ours, or later. */
+	wd->catalog_stale = store_load_catalog(wd->st) == -1;
+	wd->catalog_version = wd->st->catalog != NULL ?
+	    wd->st->catalog->version : wd->catalog_version;
+}
+
 /* Outcomes that a resend with the same requestId gets back. */
 static int
 outcome_recorded(int code)
@@ -228,9 +292,7 @@ run_one(struct writerd *wd, struct mutation *m)
 			return 0;
 		}
 	}
-	ts = now_us();
-	if (ts <= wd->max_ts)
-		ts = wd->max_ts + 1;
+	ts = next_ts(wd);
 	m->ts = 0;
 	args = json_parse(m->args, m->argslen, JSON_MAX_DEPTH, &jerr);
 	if (args == NULL) {
@@ -292,11 +354,7 @@ fail_group(struct writerd *wd, struct mutationq *group, int64_t prev_ts,
 {
 	struct mutation	*m;
 
-	wd->max_ts = prev_ts;
-	/* A catalog change of the group is undone; so is ours, or later. */
-	wd->catalog_stale = store_load_catalog(wd->st) == -1;
-	wd->catalog_version = wd->st->catalog != NULL ?
-	    wd->st->catalog->version : wd->catalog_version;
+	commit_undo(wd, prev_ts);
 	TAILQ_FOREACH(m, group, entry) {
 		m->ts = 0;
 		buf_reset(&m->notice);
@@ -312,7 +370,7 @@ commit_run(struct writerd *wd)
 	struct mutation		*m;
 	int64_t			 prev_ts = wd->max_ts, t0;
 	uint64_t		 n = 0;
-	int			 failed = 0, rc;
+	int			 failed = 0;
 	char			 why[TV_ERRMSG_MAX];
 
 	assert(TAILQ_EMPTY(group));
@@ -328,23 +386,9 @@ commit_run(struct writerd *wd)
 	if (n == 0)
 		return;
 	t0 = mono_us();
-	/* A rollback that failed (out of memory) left a transaction open. */
-	if (!sqlite3_get_autocommit(wd->st->db))
-		store_exec(wd->st, "ROLLBACK");
-	sqlite3_busy_timeout(wd->st->db, COMMIT_BUSY_WAIT_MS);
-	rc = store_exec(wd->st, "BEGIN IMMEDIATE");
-	sqlite3_busy_timeout(wd->st->db, STORE_BUSY_TIMEOUT_MS);
-	if (rc == -1) {
+	if (commit_begin(wd) == -1) {
 		fail_group(wd, group, prev_ts, sqlite3_errmsg(wd->st->db));
 		goto answer;
-	}
-	if (wd->catalog_stale) {
-		if (store_load_catalog(wd->st) == -1) {
-			failed = 1;
-			goto rollback;
-		}
-		wd->catalog_stale = 0;
-		wd->catalog_version = wd->st->catalog->version;
 	}
 	TAILQ_FOREACH(m, group, entry) {
 		wd->stats.mutations++;
@@ -355,19 +399,13 @@ commit_run(struct writerd *wd)
 			break;
 		}
 	}
-	if (!failed && wd->max_ts != prev_ts &&
-	    store_global_set_i64(wd->st, "max_ts", wd->max_ts) == -1)
+	if (!failed && commit_end(wd, prev_ts) == -1)
 		failed = 1;
-	if (!failed && store_exec(wd->st, "COMMIT") == -1)
-		failed = 1;
-rollback:
 	if (failed) {
 		/* Say why before the rollback changes the error message. */
 		if (why[0] == '\0')
 			strlcpy_tv(why, sqlite3_errmsg(wd->st->db),
 			    sizeof(why));
-		if (!sqlite3_get_autocommit(wd->st->db))
-			store_exec(wd->st, "ROLLBACK");
 		fail_group(wd, group, prev_ts, why);
 		log_warnx("group of %" PRIu64 " mutations rolled back: %s", n,
 		    why);
@@ -389,4 +427,47 @@ answer:
 		mutation_free(m);
 	}
 	commit_schedule(wd);
+}
+
+/*
+ * Run fn as one commit of its own, outside the mutation queue (a schema
+ * change): the next ts, and when fn changed the catalog, the newest ts
+ * in globals, the commit, and its notice to every gateway, as a group
+ * commit does.  fn writes through wd->wctx, reset to the new ts.
+ * Returns 1 committed, 0 nothing changed (rolled back), -1 nothing
+ * committed, with err.
+ */
+int
+commit_catalog(struct writerd *wd, commit_fn fn, void *arg,
+    struct tv_error *err)
+{
+	struct buf	 notice;
+	int64_t		 prev_ts = wd->max_ts;
+
+	assert(TAILQ_EMPTY(&wd->group));
+	if (commit_begin(wd) == -1)
+		return tv_seterr(err, TV_UNAVAILABLE, "database busy: %s",
+		    sqlite3_errmsg(wd->st->db));
+	wctx_reset(&wd->wctx, next_ts(wd));
+	if (fn(wd, arg, err) == -1) {
+		commit_undo(wd, prev_ts);
+		return -1;
+	}
+	if (!wd->wctx.catalog_changed) {
+		store_exec(wd->st, "ROLLBACK");
+		return 0;
+	}
+	wd->max_ts = wd->wctx.ts;
+	if (commit_end(wd, prev_ts) == -1) {
+		tv_seterr(err, TV_UNAVAILABLE, "commit failed: %s",
+		    sqlite3_errmsg(wd->st->db));
+		commit_undo(wd, prev_ts);
+		return -1;
+	}
+	wd->catalog_version = wd->st->catalog->version;
+	buf_init(&notice);
+	wctx_notice(&wd->wctx, prev_ts, wd->catalog_version, &notice);
+	notify_broadcast(wd, &notice);
+	buf_free(&notice);
+	return 1;
 }

@@ -277,14 +277,20 @@ read_file(const char *path, size_t *lenp, struct tv_error *err)
 	return buf_steal(&b, lenp);
 }
 
+static int
+apply_commit(struct writerd *wd, void *arg, struct tv_error *err)
+{
+	return apply(wd, arg, err);
+}
+
 int
 schema_apply_file(struct writerd *wd, const char *path, struct tv_error *err)
 {
 	struct schema	*sc;
-	struct buf	 notice;
 	char		*text;
 	size_t		 len;
-	int64_t		 ts, prev_ts = wd->max_ts, cv = wd->catalog_version;
+	int64_t		 cv = wd->catalog_version;
+	int		 rc;
 
 	if ((text = read_file(path, &len, err)) == NULL)
 		return -1;
@@ -294,40 +300,16 @@ schema_apply_file(struct writerd *wd, const char *path, struct tv_error *err)
 		log_warnx("schema %s: %s", path, err->message);
 		return -1;
 	}
-	ts = now_us();
-	if (ts <= wd->max_ts)
-		ts = wd->max_ts + 1;
-	if (store_exec(wd->st, "BEGIN IMMEDIATE") == -1) {
-		schema_free(sc);
-		return tv_seterr(err, TV_UNAVAILABLE, "database busy");
-	}
-	wctx_reset(&wd->wctx, ts);
-	if (apply(wd, sc, err) == -1) {
-		store_exec(wd->st, "ROLLBACK");
-		store_load_catalog(wd->st);
-		schema_free(sc);
+	rc = commit_catalog(wd, apply_commit, sc, err);
+	schema_free(sc);
+	if (rc == -1) {
 		log_warnx("schema %s not applied: %s", path, err->message);
 		return -1;
 	}
-	schema_free(sc);
-	if (!wd->wctx.catalog_changed) {
-		store_exec(wd->st, "ROLLBACK");
+	if (rc == 0)
 		log_info("schema %s: catalog already matches", path);
-		return 0;
-	}
-	if (store_global_set_i64(wd->st, "max_ts", ts) == -1 ||
-	    store_exec(wd->st, "COMMIT") == -1) {
-		store_exec(wd->st, "ROLLBACK");
-		store_load_catalog(wd->st);
-		return tv_seterr(err, TV_UNAVAILABLE, "commit failed");
-	}
-	wd->max_ts = ts;
-	wd->catalog_version = wd->st->catalog->version;
-	buf_init(&notice);
-	wctx_notice(&wd->wctx, prev_ts, wd->catalog_version, &notice);
-	notify_broadcast(wd, &notice);
-	buf_free(&notice);
-	log_info("schema %s applied: catalog version %lld -> %lld", path,
-	    (long long)cv, (long long)wd->catalog_version);
+	else
+		log_info("schema %s applied: catalog version %lld -> %lld",
+		    path, (long long)cv, (long long)wd->catalog_version);
 	return 0;
 }

@@ -278,6 +278,9 @@ void	 commit_schedule(struct writerd *);
 void	 commit_run(struct writerd *);
 int	 commit_open(struct writerd *);
 void	 commit_close(struct writerd *);
+typedef int	(*commit_fn)(struct writerd *, void *arg, struct tv_error *);
+int	 commit_catalog(struct writerd *, commit_fn, void *arg,
+	    struct tv_error *);
 
 /* mutate.c: the built-in mutations, run inside a savepoint */
 struct wctx;
