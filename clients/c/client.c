@@ -1943,6 +1943,8 @@ tvx_stats(struct tvx_ctx *ctx, struct tvx_stats *st)
 	struct tvx_req	*r;
 
 	*st = ctx->stats;
+	st->diff = ctx->diff_ok;
+	st->resume = ctx->resume_ok;
 	st->mutations = st->actions = 0;
 	TAILQ_FOREACH(r, &ctx->reqs, link) {
 		if (r->kind == REQ_MUTATION)

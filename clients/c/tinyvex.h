@@ -148,6 +148,8 @@ struct tvx_stats {
 	uint64_t	 unchanged;	/* QueryUnchanged received */
 	uint64_t	 diffs;		/* QueryDiff applied */
 	int64_t		 max_ts;	/* highest ts seen */
+	int		 diff;		/* the server accepted "diff" */
+	int		 resume;	/* the server accepted "resume" */
 };
 void		 tvx_stats(struct tvx_ctx *, struct tvx_stats *);
 
