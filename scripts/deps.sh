@@ -3,8 +3,8 @@
 # missing.  Uses apt-get (as root, or through sudo).
 set -eu
 pkgs="build-essential meson ninja-build pkg-config clang libclang-rt-dev
-libsqlite3-dev libevent-dev libmsgpack-dev libcjson-dev libwslay-dev
-libzip-dev libssl-dev python3 python3-websockets sqlite3 mandoc valgrind chromium nodejs"
+libsqlite3-dev libevent-dev libmsgpack-dev libcjson-dev libwslay-dev libzip-dev
+libssl-dev python3 python3-websockets sqlite3 mandoc valgrind chromium nodejs"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
