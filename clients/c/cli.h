@@ -21,6 +21,7 @@ struct cli {
 	int		 ever_connected;
 	int		 keep_going;	/* survive a first connect failure */
 	void		*cmd;		/* the command's own state */
+	void		 (*cmd_free)(struct cli *);	/* frees it */
 };
 
 /* tinyvex.c */

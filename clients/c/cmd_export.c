@@ -349,6 +349,27 @@ on_tables(struct tvx_ctx *ctx, void *arg, const char *value, int64_t ts,
 	export_page(ex);
 }
 
+static void
+export_free(struct cli *cli)
+{
+	struct export	*ex = cli->cmd;
+	int		 i;
+
+	if (ex->zip != NULL)
+		zip_discard(ex->zip);
+	if (ex->tmp != NULL)
+		fclose(ex->tmp);
+	if (!ex->named && ex->tables != NULL) {
+		for (i = 0; i < ex->ntables; i++)
+			free(ex->tables[i]);
+		free(ex->tables);
+	}
+	free(ex->last_id);
+	tvx_buf_free(&ex->summary);
+	free(ex);
+	cli->cmd = NULL;
+}
+
 int
 cmd_export(struct cli *cli, int argc, char **argv)
 {
@@ -364,6 +385,7 @@ cmd_export(struct cli *cli, int argc, char **argv)
 		return -1;
 	ex->cli = cli;
 	cli->cmd = ex;
+	cli->cmd_free = export_free;
 	if (argc > 2) {
 		ex->named = 1;
 		ex->tables = argv + 2;
@@ -697,6 +719,21 @@ import_args(struct import *imp, int argc, char **argv)
 	return 0;
 }
 
+static void
+import_free(struct cli *cli)
+{
+	struct import	*imp = cli->cmd;
+
+	if (imp->zf != NULL)
+		zip_fclose(imp->zf);
+	if (imp->zip != NULL)
+		zip_discard(imp->zip);
+	if (imp->fp != NULL)
+		fclose(imp->fp);
+	free(imp);
+	cli->cmd = NULL;
+}
+
 /* Before the context: the sessionId from the file's SHA-256. */
 int
 prep_import(struct cli *cli, int argc, char **argv, struct tvx_config *cf)
@@ -715,6 +752,7 @@ prep_import(struct cli *cli, int argc, char **argv, struct tvx_config *cf)
 		cli_usage();
 	imp->cli = cli;
 	cli->cmd = imp;
+	cli->cmd_free = import_free;
 	if ((fp = fopen(imp->path, "rb")) == NULL) {
 		cli_warnx("import: %s: %s", imp->path, strerror(errno));
 		return -1;

@@ -281,6 +281,33 @@ cancel(struct tvx_ctx *ctx, void *arg, struct tvx_call *call)
 			kill(-j->pid, SIGTERM);
 }
 
+/* At exit: the calls still running are ended with their groups. */
+static void
+provide_free(struct cli *cli)
+{
+	struct provide	*pv = cli->cmd;
+	struct job	*j;
+
+	while ((j = TAILQ_FIRST(&pv->jobs)) != NULL) {
+		TAILQ_REMOVE(&pv->jobs, j, link);
+		if (!j->exited)
+			kill(-j->pid, SIGTERM);
+		if (j->in != NULL)
+			bufferevent_free(j->in);
+		if (j->out != NULL)
+			bufferevent_free(j->out);
+		if (j->err != NULL)
+			bufferevent_free(j->err);
+		tvx_buf_free(&j->outb);
+		tvx_buf_free(&j->errb);
+		free(j);
+	}
+	if (pv->sigchld != NULL)
+		event_free(pv->sigchld);
+	free(pv);
+	cli->cmd = NULL;
+}
+
 int
 cmd_provide(struct cli *cli, int argc, char **argv)
 {
@@ -311,6 +338,7 @@ cmd_provide(struct cli *cli, int argc, char **argv)
 	pv->argv = argv + i + 1;
 	TAILQ_INIT(&pv->jobs);
 	cli->cmd = pv;
+	cli->cmd_free = provide_free;
 	pv->sigchld = evsignal_new(tvx_base(cli->ctx), SIGCHLD, on_sigchld,
 	    pv);
 	if (pv->sigchld == NULL || evsignal_add(pv->sigchld, NULL) == -1)

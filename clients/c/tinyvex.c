@@ -336,8 +336,11 @@ main(int argc, char *argv[])
 	cf.on_state = on_state;
 	cf.state_arg = &cli;
 	cf.provider_token = getenv("TINYVEX_PROVIDER_TOKEN");
-	if (cmd->prep != NULL && cmd->prep(&cli, argc, argv, &cf) == -1)
+	if (cmd->prep != NULL && cmd->prep(&cli, argc, argv, &cf) == -1) {
+		if (cli.cmd_free != NULL)
+			cli.cmd_free(&cli);
 		return 1;
+	}
 	if ((cli.ctx = tvx_new(&cf)) == NULL) {
 		cli_warnx("bad URL: %s (ws://HOST:PORT/PATH)", cli.url);
 		return 1;
@@ -345,6 +348,8 @@ main(int argc, char *argv[])
 	if (cmd->fn(&cli, argc, argv) == -1) {
 		if (errno == EINVAL)
 			cli_warnx("ARGS_JSON must be a JSON object");
+		if (cli.cmd_free != NULL)
+			cli.cmd_free(&cli);
 		tvx_free(cli.ctx);
 		return 1;
 	}
@@ -359,6 +364,8 @@ main(int argc, char *argv[])
 	tvx_run(cli.ctx);
 	event_free(sigint);
 	event_free(sigterm);
+	if (cli.cmd_free != NULL)
+		cli.cmd_free(&cli);
 	tvx_free(cli.ctx);
 	return cli.status;
 }

@@ -27,10 +27,17 @@ ENV = dict(os.environ, PATH=os.path.dirname(TINYVEX) + ":" + os.environ["PATH"])
 ENV.pop("TINYVEX_URL", None)
 
 
+SAN_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+san_reports = []
+
+
 def tv(url, *args, stdin=None, timeout=120):
-    return subprocess.run([TINYVEX, "-u", url] + list(args), input=stdin,
-                          capture_output=True, text=True, timeout=timeout,
-                          env=ENV)
+    r = subprocess.run([TINYVEX, "-u", url] + list(args), input=stdin,
+                       capture_output=True, text=True, timeout=timeout,
+                       env=ENV)
+    if any(m in r.stderr for m in SAN_MARKS):
+        san_reports.append((args, r.stderr[:2000]))
+    return r
 
 
 def readline(p, timeout=20):
@@ -358,6 +365,9 @@ async def main(st):
     await watch(st, url)
     await provide(st, url)
     await export_import(st, st.url())
+    for args, err in san_reports[:3]:
+        print("  %r:\n%s" % (args, err))
+    check(not san_reports, "no sanitizer reports from tinyvex (%d)" % len(san_reports))
 
 
 tvtest.run_stack(main)
