@@ -7,13 +7,13 @@ empty server, and an interrupted import run again."""
 import asyncio
 import json
 import os
+import queue
 import random
-import select
 import signal
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 import zipfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -41,14 +41,20 @@ def tv(url, *args, stdin=None, timeout=120):
 
 
 def readline(p, timeout=20):
-    """One line of p's stdout within timeout seconds, or None."""
-    end = time.time() + timeout
-    while time.time() < end:
-        r, _, _ = select.select([p.stdout], [], [], max(0, end - time.time()))
-        if r:
-            line = p.stdout.readline()
-            return line if line else None
-    return None
+    """One line of p's stdout within timeout seconds, or None.  A thread
+    reads, so lines already buffered are not waited for again."""
+    if not hasattr(p, "lines"):
+        p.lines = queue.Queue()
+
+        def pump():
+            for line in p.stdout:
+                p.lines.put(line)
+            p.lines.put(None)
+        threading.Thread(target=pump, daemon=True).start()
+    try:
+        return p.lines.get(timeout=timeout)
+    except queue.Empty:
+        return None
 
 
 def bad_args(url):
