@@ -167,6 +167,11 @@ done
 echo "{\"id\":$id,\"args\":$args}"
 """
 
+SLEEP_SCRIPT = """#!/bin/sh
+echo $$ > "$1"
+exec sleep 120
+"""
+
 FAIL_SCRIPT = """#!/bin/sh
 echo "something bad happened" >&2
 exit 3
@@ -189,7 +194,13 @@ async def provide(st, url):
     fail = os.path.join(TMP, "fail.sh")
     with open(fail, "w") as f:
         f.write(FAIL_SCRIPT)
-    procs = [subprocess.Popen([TINYVEX, "-u", url, "provide", "demo/stream",
+    sleeper = os.path.join(TMP, "sleep.sh")
+    with open(sleeper, "w") as f:
+        f.write(SLEEP_SCRIPT)
+    pidfile = os.path.join(TMP, "sleep.pid")
+    procs = [subprocess.Popen([TINYVEX, "-u", url, "provide", "demo/sleep",
+                               "--", "sh", sleeper, pidfile], env=ENV),
+             subprocess.Popen([TINYVEX, "-u", url, "provide", "demo/stream",
                                "-c", "2", "--", "sh", script], env=ENV),
              subprocess.Popen([TINYVEX, "-u", url, "provide", "demo/fail",
                                "--", "sh", fail], env=ENV)]
@@ -233,6 +244,32 @@ async def provide(st, url):
               err.err["data"].get("data", {}).get("exitCode") == 3,
               "provide: a non-zero exit is ActionFailed with its stderr")
         await c.close()
+        # A caller that goes away cancels the call: the child is killed.
+        c = await Client.open(url, session="leaver")
+        for _ in range(100):
+            await c.request("tinyvex/action", {"udfPath": "demo/sleep", "args": {}})
+            if tvtest.wait_for(lambda: os.path.exists(pidfile), 1):
+                break
+        pid = 0
+        if tvtest.wait_for(lambda: os.path.exists(pidfile) and
+                           open(pidfile).read().strip() != "", 10):
+            pid = int(open(pidfile).read())
+        await c.close()
+
+        def gone():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            # A zombie until its parent reaps it counts as gone.
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    return f.read().split()[2] == "Z"
+            except OSError:
+                return True
+            return False
+        check(pid > 0 and tvtest.wait_for(gone, 20),
+              "provide: a cancelled call's process is killed")
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
