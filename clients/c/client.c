@@ -1306,6 +1306,8 @@ transition(struct tvx_ctx *ctx, struct tvx_msg *m)
 		return;
 	}
 	ctx->version = m->end;
+	if (m->chunked)
+		ctx->stats.chunked++;
 	if (m->end.ts > ctx->stats.max_ts)
 		ctx->stats.max_ts = m->end.ts;
 	cJSON_ArrayForEach(mod, m->mods)

@@ -132,6 +132,7 @@ chunk(struct tvx_reader *r, cJSON *params, struct tvx_msg *m,
 	cJSON_Delete(m->root);
 	m->root = root;
 	rc = transition(root, m, why);
+	m->chunked = 1;
 	return rc;
 }
 

@@ -147,6 +147,7 @@ struct tvx_stats {
 	uint64_t	 resent;	/* mutations resent after a loss */
 	uint64_t	 unchanged;	/* QueryUnchanged received */
 	uint64_t	 diffs;		/* QueryDiff applied */
+	uint64_t	 chunked;	/* transitions reassembled from chunks */
 	int64_t		 max_ts;	/* highest ts seen */
 	int		 diff;		/* the server accepted "diff" */
 	int		 resume;	/* the server accepted "resume" */

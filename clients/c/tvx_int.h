@@ -97,6 +97,7 @@ struct tvx_msg {
 	struct tvx_version	 start;	/* TRANSITION */
 	struct tvx_version	 end;
 	cJSON			*mods;	/* TRANSITION: modifications array */
+	int			 chunked;	/* TRANSITION: from chunks */
 	cJSON			*call_id;	/* RUN/CANCEL: the call's id */
 	const char		*udf;	/* RUN_ACTION */
 	cJSON			*args;	/* RUN_ACTION */

@@ -11,6 +11,8 @@
  *   test_lib diff URL SEED   a seeded random stream of writes; every
  *                            update (diffs applied) equals a full read at
  *                            its ts
+ *   test_lib chunks URL SEED the same through a gateway whose chunkBytes
+ *                            is small: transitions reassembled
  *   test_lib provider URL    a provider written in C, called by another
  *                            context
  *
@@ -432,7 +434,7 @@ stream_token(struct tvx_ctx *ctx, struct watch *w, const char *id)
 }
 
 static int
-test_diff(const char *url, unsigned seed)
+test_diff(const char *url, unsigned seed, int chunks)
 {
 	struct tvx_ctx		*ctx;
 	struct watch		 w = { 0 }, one = { 0 };
@@ -442,7 +444,8 @@ test_diff(const char *url, unsigned seed)
 	int			 i, step, k, op, mismatches = 0, seen;
 
 	srandom(seed);
-	ctx = connect_to(url, NULL, 1);
+	/* With chunks: no diffs, so that every update is a whole value. */
+	ctx = connect_to(url, NULL, !chunks);
 	for (i = 0; i < DIFF_DOCS; i++) {
 		snprintf(args, sizeof(args), "{\"table\":\"d\",\"doc\":{\"n\":%d,"
 		    "\"text\":\"\",\"pad\":\"%0100d\"}}", i, i);
@@ -517,13 +520,16 @@ test_diff(const char *url, unsigned seed)
 	}
 	tvx_stats(ctx, &st);
 	seen = w.updates;
-	printf("     %d updates, %llu diffs applied, diff accepted %d\n",
-	    seen, (unsigned long long)st.diffs, st.diff);
+	printf("     %d updates, %llu diffs applied, diff accepted %d, "
+	    "%llu chunked\n", seen, (unsigned long long)st.diffs, st.diff,
+	    (unsigned long long)st.chunked);
+	if (chunks)
+		check(st.chunked > 0, "transitions came in chunks");
 	check(mismatches == 0, "every update equals a full read at its ts");
 	check(seen >= DIFF_STEPS / 2, "updates arrived");
 	if (st.diff)
 		check(st.diffs > 0, "diffs were applied");
-	else
+	else if (!chunks)
 		printf("skip diffs: the server did not accept them\n");
 	free(w.value);
 	free(one.value);
@@ -654,8 +660,8 @@ int
 main(int argc, char *argv[])
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: test_lib basic|reconnect|diff|provider "
-		    "URL [SEED]\n");
+		fprintf(stderr, "usage: test_lib basic|reconnect|diff|chunks|"
+		    "provider URL [SEED]\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "basic") == 0)
@@ -663,7 +669,9 @@ main(int argc, char *argv[])
 	else if (strcmp(argv[1], "reconnect") == 0)
 		test_reconnect(argv[2]);
 	else if (strcmp(argv[1], "diff") == 0)
-		test_diff(argv[2], argc > 3 ? (unsigned)atoi(argv[3]) : 1);
+		test_diff(argv[2], argc > 3 ? (unsigned)atoi(argv[3]) : 1, 0);
+	else if (strcmp(argv[1], "chunks") == 0)
+		test_diff(argv[2], argc > 3 ? (unsigned)atoi(argv[3]) : 1, 1);
 	else if (strcmp(argv[1], "provider") == 0)
 		test_provider(argv[2]);
 	else

@@ -50,6 +50,14 @@ def main():
         run_scenario(st, ["reconnect", url], restart)
     finally:
         st.cleanup()
+    # Transitions cut into chunks of 1 KiB: the library joins them.
+    st = tvtest.Stack(conf="chunk_bytes 1K\n")
+    try:
+        st.start_writer()
+        st.start_gateway()
+        run_scenario(st, ["chunks", st.url(), "11"])
+    finally:
+        st.cleanup()
     tvtest.finish()
 
 
