@@ -36,6 +36,8 @@ async def routing(st, g2):
     async def general(p, params):
         if params["udfPath"] == "x/fail":
             raise ActionError("it broke", {"why": "because", "n": [1, 2, 3]})
+        if params["udfPath"] == "x/long":
+            raise ActionError("\u00e9" * 3000)
         return {"by": "prefix", "path": params["udfPath"], "args": params["args"],
                 "session": params["sessionId"]}
 
@@ -64,6 +66,12 @@ async def routing(st, g2):
         check(err["code"] == -32011 and err["message"] == "it broke" and
               err["data"] == {"kind": "ActionFailed", "data": {"why": "because", "n": [1, 2, 3]}},
               "ActionFailed carries the message and data intact (%r)" % err)
+    err = await expect_error(c.call("tinyvex/action", {"udfPath": "x/long", "args": {}}),
+                             "ActionFailed", "a provider's long error message")
+    if err:
+        check(err["message"] == "\u00e9" * 512,
+              "is cut at 1024 bytes, on a character boundary (%d characters)" %
+              len(err["message"]))
     await expect_error(c.call("tinyvex/action", {"udfPath": "y/none", "args": {}}),
                        "NotFound", "no provider")
     await expect_error(c.call("tinyvex/action", {"udfPath": "x", "args": {}}),
@@ -89,7 +97,7 @@ async def routing(st, g2):
     check(fns == ["x/*", "z/one", "z/two"], "tinyvexctl stats lists the functions (%r)" % fns)
     conc = [p["concurrency"] for p in acts.get("providers", []) if "z/one" in p["functions"]]
     check(conc == [4], "a provide without concurrency keeps the one in force (%r)" % conc)
-    check(acts.get("completed", 0) >= 6 and acts.get("failed") == 1 and
+    check(acts.get("completed", 0) >= 6 and acts.get("failed") == 2 and
           acts.get("not_found") == 2, "stats count completed, failed, not found (%r)" %
           {k: v for k, v in acts.items() if k != "providers"})
     text = ctl(st, "stats", raw=True).stdout

@@ -388,6 +388,29 @@ async def main(stk):
     for what, ok, code in await in_thread(answered_actions):
         check(ok, "answered, not dropped: %s (code %s)" % (what, code))
 
+    # The bound on providers over all gateways (REG_MAX_PROVIDERS).
+    def many_providers(n=4096):
+        e = Evil(path)
+        e.send(hello())
+        e.read_frame()
+        e.send(b"".join(frame(PROVIDE, [i + 1, 1, ["p/*"]], seq=i + 1)
+                        for i in range(n + 1)))
+        codes = {}
+        while len(codes) < n + 1:
+            got = e.read_frame(20)
+            if got is None:
+                break
+            if got[0] == PROVIDED:
+                codes[got[1]] = got[2][1:]
+        e.close()
+        ok = sum(1 for i in range(1, n + 1) if codes.get(i, b"")[:1] == b"\x00")
+        return ok, codes.get(n + 1)
+    ok, last = await in_thread(many_providers)
+    check(ok == 4096 and last is not None and last[:1] == b"\xd1" and
+          struct.unpack(">h", last[1:3])[0] == -32006,
+          "4096 providers registered, the next refused TooLarge (%d, %r)" % (
+              ok, last[:3] if last else None))
+
     # Statistics that are not what a gateway sends: tinyvexctl stats
     # must still answer with valid JSON.
     def odd_stats():
