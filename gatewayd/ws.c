@@ -46,12 +46,21 @@
  * ws_send_text and ws_close never call back into the owner.  on_closed
  * is called from a deferred event only, once.
  *
- * Cost of a connection at rest, as measured with glibc: wslay's context
- * about 9.2 KiB (a 4 KiB frame input buffer and a 4 KiB buffer for
- * fragmented output among it), struct ws_conn 144 bytes, its two events
- * 144 bytes each, the bufferevent with its two evbuffers about 1 KiB:
- * about 10.7 KiB.  wslay also keeps a copy of every queued message until
- * its last byte is handed over.
+ * Memory.  wslay's context is about 8.8 KiB (a 4 KiB frame input buffer
+ * and a 4 KiB buffer for fragmented output among it), and most
+ * connections are idle most of the time.  So the context exists only
+ * while it holds something: it is made when bytes arrive or a message is
+ * queued, and freed again at the end of ws_proceed once the connection is
+ * open and at rest: the guard is at a frame boundary outside a fragmented
+ * message (so wslay has parsed every byte it was given and holds no part
+ * of a message), and nothing is queued or half sent.  A context in that
+ * state is the same as a new one, so nothing is lost.  Closing keeps it
+ * to the end.  A text message that fits whole under WS_HIGH_WATER, when
+ * wslay holds nothing that must go first, is written as one frame
+ * straight to the output (ws_send_direct): sending needs no context and
+ * no copy in wslay's queue, which keeps a copy of every message it
+ * queues until its last byte is handed over.  A connection at rest is
+ * struct ws_conn, its two events and the bufferevent: about 1.5 KiB.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -85,7 +94,9 @@ enum ws_state {
 
 struct ws_conn {
 	struct bufferevent	*bev;		/* the socket; owned */
-	wslay_event_context_ptr	 wslay;		/* the framing; owned */
+	wslay_event_context_ptr	 wslay;		/* the framing; owned; NULL
+						   while at rest */
+	uint64_t		 max_msg;	/* wslay's message limit */
 	struct event		*tick;		/* ping, idle, close deadline */
 	struct event		*done;		/* deferred on_closed */
 	struct ws_callbacks	 cb;
@@ -110,9 +121,12 @@ struct ws_conn {
 	unsigned int		 bad_frame : 1;	/* guard held back a header */
 	unsigned int		 linger : 1;	/* write side shut: wait EOF */
 	unsigned int		 sent : 1;	/* unsent > 0 since on_drain */
+	unsigned int		 g_frag : 1;	/* guard: inside a fragmented
+						   data message */
 };
 
 static void	ws_finish(struct ws_conn *);
+static wslay_event_context_ptr ws_wslay(struct ws_conn *);
 
 static int64_t
 ws_min(int64_t a, int64_t b)
@@ -188,7 +202,7 @@ ws_enter_closing(struct ws_conn *c)
 static void
 ws_flush(struct ws_conn *c)
 {
-	if (c->dead || c->state == WS_DONE ||
+	if (c->dead || c->state == WS_DONE || c->wslay == NULL ||
 	    !wslay_event_want_write(c->wslay) ||
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) >=
 	    WS_HIGH_WATER)
@@ -224,6 +238,12 @@ ws_start_close(struct ws_conn *c, uint16_t code, const char *reason)
 		while (rlen > 0 && ((unsigned char)reason[rlen] & 0xc0) ==
 		    0x80)
 			rlen--;
+	}
+	if (ws_wslay(c) == NULL) {
+		/* No memory for the close frame: drop the connection. */
+		c->code = code;
+		ws_finish(c);
+		return;
 	}
 	if (wslay_event_queue_close(c->wslay, code, (const uint8_t *)reason,
 	    rlen) == 0)
@@ -292,8 +312,11 @@ ws_guard(struct ws_conn *c, const uint8_t *p, size_t n)
 		c->g_have++;
 		len7 = c->g_hdr[1] & 0x7f;
 		ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
-		if (c->g_have == 2)
+		if (c->g_have == 2) {
 			c->g_need = 2 + ext + (c->g_hdr[1] & 0x80 ? 4 : 0);
+			/* A data frame without FIN: more of it follows. */
+			c->g_frag = !(c->g_hdr[0] & 0x80);
+		}
 		if (c->g_have >= 2 && ext > 0 && c->g_have == 2 + ext) {
 			len = ws_guard_len(c);
 			if ((ext == 2 && len < 126) || (ext == 8 &&
@@ -402,6 +425,11 @@ ws_pump(struct ws_conn *c, int rd)
 			ws_resume(c);
 		inlen = evbuffer_get_length(in);
 		if (rd && inlen > 0 && !c->paused) {
+			if (ws_wslay(c) == NULL) {
+				c->code = WSLAY_CODE_INTERNAL_SERVER_ERROR;
+				ws_finish(c);
+				return;
+			}
 			if (!wslay_event_get_read_enabled(c->wslay) ||
 			    c->bad_frame || c->linger)
 				evbuffer_drain(in, inlen);
@@ -423,7 +451,7 @@ ws_pump(struct ws_conn *c, int rd)
 			}
 		}
 		outlen = evbuffer_get_length(out);
-		if (wslay_event_want_write(c->wslay) &&
+		if (c->wslay != NULL && wslay_event_want_write(c->wslay) &&
 		    outlen < WS_HIGH_WATER) {
 			if (wslay_event_send(c->wslay) != 0) {
 				if (c->code == 0)
@@ -448,7 +476,7 @@ ws_settle(struct ws_conn *c)
 	wslay_event_context_ptr	 w = c->wslay;
 	int			 fd;
 
-	if (c->dead || c->state == WS_DONE)
+	if (c->dead || c->state == WS_DONE || w == NULL)
 		return;
 	if (c->state == WS_OPEN && (!wslay_event_get_read_enabled(w) ||
 	    wslay_event_get_close_sent(w)))
@@ -493,6 +521,44 @@ ws_destroy(struct ws_conn *c)
 }
 
 /*
+ * Make wslay's context if the connection has none; NULL when out of
+ * memory.
+ */
+static wslay_event_context_ptr
+ws_wslay(struct ws_conn *c)
+{
+	struct wslay_event_callbacks	 wcb = {
+		ws_recv_cb, ws_send_cb, NULL, NULL, NULL, NULL, ws_msg_cb
+	};
+	wslay_event_context_ptr		 w;
+
+	if (c->wslay != NULL)
+		return c->wslay;
+	if (wslay_event_context_server_init(&w, &wcb, c) != 0)
+		return NULL;
+	wslay_event_config_set_max_recv_msg_length(w, c->max_msg);
+	c->wslay = w;
+	return w;
+}
+
+/*
+ * Free wslay's context when it holds nothing that a new one would not:
+ * the connection is open, the guard is at a frame boundary outside a
+ * fragmented message, and nothing is queued or half sent.
+ */
+static void
+ws_rest(struct ws_conn *c)
+{
+	if (c->wslay == NULL || c->state != WS_OPEN || c->bad_frame ||
+	    c->g_left > 0 || c->g_have > 0 || c->g_frag ||
+	    wslay_event_get_queued_msg_count(c->wslay) > 0 ||
+	    wslay_event_want_write(c->wslay))
+		return;
+	wslay_event_context_free(c->wslay);
+	c->wslay = NULL;
+}
+
+/*
  * The proceed loop.  from_event is set when called from a bufferevent
  * callback: only then may owner callbacks (on_text, on_drain) run.
  * Nested calls (ws_send_text from on_text) only ask the running loop for
@@ -517,6 +583,8 @@ ws_proceed(struct ws_conn *c, int from_event)
 	c->busy = 0;
 	if (c->dead)
 		ws_destroy(c);
+	else
+		ws_rest(c);
 }
 
 /* The code for on_closed: ours, else the peer's, else wslay's, else 1006. */
@@ -525,6 +593,8 @@ ws_final_code(const struct ws_conn *c)
 {
 	if (c->code != 0)
 		return c->code;
+	if (c->wslay == NULL)
+		return WSLAY_CODE_ABNORMAL_CLOSURE;
 	if (wslay_event_get_close_received(c->wslay))
 		return wslay_event_get_status_code_received(c->wslay);
 	if (wslay_event_get_close_sent(c->wslay))
@@ -543,8 +613,10 @@ ws_finish(struct ws_conn *c)
 	c->state = WS_DONE;
 	event_del(c->tick);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	wslay_event_shutdown_read(c->wslay);
-	wslay_event_shutdown_write(c->wslay);
+	if (c->wslay != NULL) {
+		wslay_event_shutdown_read(c->wslay);
+		wslay_event_shutdown_write(c->wslay);
+	}
 	if ((fd = bufferevent_getfd(c->bev)) != -1)
 		shutdown(fd, SHUT_RDWR);
 	event_active(c->done, EV_TIMEOUT, 1);
@@ -609,7 +681,8 @@ ws_tickcb(evutil_socket_t fd, short what, void *arg)
 	if (c->ping_us > 0 && now >= c->next_ping) {
 		c->next_ping = now + c->ping_us;
 		/* A ping that could not be written now would only queue. */
-		if (evbuffer_get_length(out) < WS_HIGH_WATER)
+		if (evbuffer_get_length(out) < WS_HIGH_WATER &&
+		    ws_wslay(c) != NULL)
 			wslay_event_queue_msg(c->wslay, &ping);
 		ws_schedule(c, now);
 		ws_proceed(c, 0);
@@ -633,10 +706,6 @@ struct ws_conn *
 ws_new(struct event_base *base, struct bufferevent *bev,
     const struct ws_limits *lim, const struct ws_callbacks *cb, void *arg)
 {
-	struct wslay_event_callbacks	 wcb = {
-		ws_recv_cb, ws_send_cb, NULL, NULL, NULL, NULL, ws_msg_cb
-	};
-	wslay_event_context_ptr		 w;
 	struct ws_conn			*c;
 	int64_t				 now;
 
@@ -651,12 +720,8 @@ ws_new(struct event_base *base, struct bufferevent *bev,
 	    WS_CLOSE_TIMEOUT_US;
 	c->g_need = 2;
 	c->state = WS_OPEN;
-	if (wslay_event_context_server_init(&w, &wcb, c) != 0)
-		goto fail;
-	c->wslay = w;
-	wslay_event_config_set_max_recv_msg_length(w,
-	    lim->max_message_bytes > 0 ? lim->max_message_bytes :
-	    WS_DEFAULT_MAX_MESSAGE);
+	c->max_msg = lim->max_message_bytes > 0 ? lim->max_message_bytes :
+	    WS_DEFAULT_MAX_MESSAGE;
 	if ((c->tick = event_new(base, -1, 0, ws_tickcb, c)) == NULL ||
 	    (c->done = event_new(base, -1, 0, ws_donecb, c)) == NULL)
 		goto fail;
@@ -683,16 +748,69 @@ ws_new(struct event_base *base, struct bufferevent *bev,
 	return NULL;
 }
 
+/*
+ * Write a text message as one frame straight to the output, when wslay
+ * holds nothing that must go first and the whole frame fits under
+ * WS_HIGH_WATER: no context, no copy in wslay's queue.  1 when written,
+ * 0 when wslay must queue it, -1 when the output could not take it (the
+ * connection is then dropped: half a frame may be in it).
+ */
+static int
+ws_send_direct(struct ws_conn *c, const char *msg, size_t len)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	uint8_t		 hdr[WS_HDR_LEN];
+	size_t		 hlen, i;
+
+	if (c->wslay != NULL && (wslay_event_want_write(c->wslay) ||
+	    wslay_event_get_queued_msg_count(c->wslay) > 0))
+		return 0;
+	if (len > WS_HIGH_WATER || evbuffer_get_length(out) + WS_HDR_LEN +
+	    len > WS_HIGH_WATER)
+		return 0;
+	hdr[0] = 0x80 | WSLAY_TEXT_FRAME;	/* FIN, text; unmasked */
+	if (len < 126) {
+		hdr[1] = (uint8_t)len;
+		hlen = 2;
+	} else if (len < 65536) {
+		hdr[1] = 126;
+		hdr[2] = (uint8_t)(len >> 8);
+		hdr[3] = (uint8_t)len;
+		hlen = 4;
+	} else {
+		hdr[1] = 127;
+		for (i = 0; i < 8; i++)
+			hdr[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+		hlen = 10;
+	}
+	if (evbuffer_add(out, hdr, hlen) == -1 ||
+	    evbuffer_add(out, msg, len) == -1) {
+		ws_abort(c, WSLAY_CODE_INTERNAL_SERVER_ERROR);
+		return -1;
+	}
+	return 1;
+}
+
 int
 ws_send_text(struct ws_conn *c, const char *msg, size_t len)
 {
 	struct wslay_event_msg	 m;
+	int			 r;
 
 	if (c->dead || c->state != WS_OPEN)
 		return -1;
+	if ((r = ws_send_direct(c, msg, len)) != 0) {
+		if (r == 1)
+			c->sent = 1;
+		return r == 1 ? 0 : -1;
+	}
 	m.opcode = WSLAY_TEXT_FRAME;
 	m.msg = (const uint8_t *)msg;
 	m.msg_length = len;
+	if (ws_wslay(c) == NULL) {
+		ws_abort(c, WSLAY_CODE_INTERNAL_SERVER_ERROR);
+		return -1;
+	}
 	if (wslay_event_queue_msg(c->wslay, &m) != 0)
 		return -1;
 	c->sent = 1;
@@ -731,7 +849,7 @@ ws_unsent(struct ws_conn *c)
 
 	n = evbuffer_get_length(bufferevent_get_output(c->bev));
 	/* Once the close frame is out, what wslay still holds never goes. */
-	if (wslay_event_get_write_enabled(c->wslay))
+	if (c->wslay != NULL && wslay_event_get_write_enabled(c->wslay))
 		n += wslay_event_get_queued_msg_length(c->wslay);
 	return n;
 }
@@ -753,7 +871,8 @@ ws_free(struct ws_conn *c)
 		event_del(c->tick);
 		event_del(c->done);
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-		wslay_event_shutdown_read(c->wslay);
+		if (c->wslay != NULL)
+			wslay_event_shutdown_read(c->wslay);
 		return;
 	}
 	ws_destroy(c);
