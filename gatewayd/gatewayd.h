@@ -52,11 +52,10 @@ struct exec {
 	size_t			 keylen;
 	uint64_t		 hash;		/* of key */
 	struct exec		*hnext;		/* hash chain */
-	char			*udf_path;
-	cJSON			*args;
+	const char		*udf_path;	/* the start of key */
 	struct readset		 rs;		/* what the last run read */
 	int			 ok;		/* last run succeeded */
-	struct tv_error		 err;		/* else why */
+	struct tv_error		*err;		/* else why; NULL when ok */
 	char			*value;		/* result JSON text */
 	size_t			 valuelen;
 	uint64_t		 value_hash;

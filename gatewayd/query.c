@@ -314,8 +314,7 @@ query_exec_get(struct gateway *gw, const char *udf_path, const cJSON *args)
 	ex->keylen = key.len;
 	ex->key = buf_steal(&key, NULL);
 	ex->hash = h;
-	ex->udf_path = xstrdup(udf_path);
-	ex->args = cJSON_Duplicate(args, 1);
+	ex->udf_path = ex->key;
 	readset_init(&ex->rs);
 	ex->refs = 1;
 	TAILQ_INSERT_TAIL(&gw->execs, ex, entry);
@@ -372,9 +371,8 @@ query_exec_release(struct gateway *gw, struct exec *ex)
 	TAILQ_REMOVE(&gw->execs, ex, entry);
 	gw->nexecs--;
 	readset_free(&ex->rs);
-	cJSON_Delete(ex->args);
+	free(ex->err);
 	free(ex->watchers);
-	free(ex->udf_path);
 	free(ex->key);
 	free(ex->value);
 	free(ex->diff);
@@ -388,6 +386,9 @@ exec_run(struct gateway *gw, struct exec *ex)
 	struct readset	 rs;
 	struct buf	 out;
 	struct tv_error	 err;
+	enum json_err	 jerr;
+	cJSON		*args;
+	size_t		 off = strlen(ex->udf_path) + 1;
 	uint64_t	 h;
 	char		*old;
 	size_t		 oldlen;
@@ -396,8 +397,17 @@ exec_run(struct gateway *gw, struct exec *ex)
 	readset_init(&rs);
 	buf_init(&out);
 	memset(&err, 0, sizeof(err));
-	rc = udf_run_query(gw->st, ex->udf_path, ex->args, SCAN_CURRENT,
+	/*
+	 * The arguments are kept only as the key's canonical text, which a
+	 * parse gives back exactly: an execution at rest holds no tree.
+	 */
+	if ((args = json_parse(ex->key + off, ex->keylen - off,
+	    JSON_MAX_DEPTH + 1, &jerr)) == NULL)
+		fatalx("%s: canonical args do not parse: %s", __func__,
+		    json_strerror(jerr));
+	rc = udf_run_query(gw->st, ex->udf_path, args, SCAN_CURRENT,
 	    gw->conf.query_max_rows, &out, &rs, &err);
+	cJSON_Delete(args);
 	exec_unregister(gw, ex);
 	readset_free(&ex->rs);
 	ex->rs = rs;
@@ -419,7 +429,12 @@ exec_run(struct gateway *gw, struct exec *ex)
 		if (rc == 0)
 			ex->value = buf_steal(&out, &ex->valuelen);
 		ex->ok = rc == 0;
-		ex->err = err;
+		free(ex->err);
+		ex->err = NULL;
+		if (rc != 0) {
+			ex->err = xmalloc(sizeof(*ex->err));
+			*ex->err = err;
+		}
 		ex->value_hash = h;
 		ex->version++;
 		diff_exec_changed(ex, old, oldlen);

@@ -328,7 +328,7 @@ session_flush(struct session *s)
 				    "\"queryId\":");
 				buf_add_u64(&p, sub->query_id);
 				buf_adds(&p, ",\"error\":");
-				add_failure(&p, &sub->ex->err);
+				add_failure(&p, sub->ex->err);
 				buf_addc(&p, '}');
 			}
 			sub->sent_version = sub->ex->version;

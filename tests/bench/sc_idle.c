@@ -17,7 +17,7 @@
 #include "json.h"
 #include "log.h"
 
-#define IDLE_AIM_KIB		16.0	/* RSS growth per connection */
+#define IDLE_AIM_KIB		4.0	/* RSS growth per connection */
 #define IDLE_SETTLE_US		(1000 * 1000)
 #define IDLE_OPEN_US		(300 * 1000000LL)
 
