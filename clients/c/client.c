@@ -74,6 +74,8 @@ struct tvx_query {
 	char			*udf;
 	char			*args;		/* canonical JSON text */
 	int			 refs;		/* live subscribers */
+	int			 own;		/* never shared (a page) */
+	char			*readd_args;	/* args of a re-add, or NULL */
 	enum srv_state		 srv;
 	int			 rejected;	/* Add refused: not re-added */
 	cJSON			*value;		/* value held, or NULL */
@@ -448,6 +450,7 @@ query_free(struct tvx_query *q)
 	}
 	free(q->udf);
 	free(q->args);
+	free(q->readd_args);
 	free(q->hash);
 	cJSON_Delete(q->value);
 	held_error_free(q->failed);
@@ -477,7 +480,8 @@ qs_sync(struct tvx_ctx *ctx)
 			tvx_buf_adds(&p, ",\"udfPath\":");
 			tvx_json_string(&p, q->udf, strlen(q->udf));
 			tvx_buf_adds(&p, ",\"args\":");
-			tvx_buf_adds(&p, q->args);
+			tvx_buf_adds(&p, q->readd_args != NULL && q->value != NULL ?
+			    q->readd_args : q->args);
 			if (q->value != NULL && q->hash != NULL) {
 				tvx_buf_adds(&p, ",\"knownHash\":");
 				tvx_json_string(&p, q->hash, strlen(q->hash));
@@ -550,9 +554,9 @@ modify_answer(struct tvx_ctx *ctx, struct tvx_msg *m)
 	kick(ctx);
 }
 
-struct tvx_sub *
-tvx_subscribe(struct tvx_ctx *ctx, const char *udf, const char *args,
-    tvx_update_cb *cb, void *arg)
+static struct tvx_sub *
+subscribe(struct tvx_ctx *ctx, const char *udf, const char *args,
+    tvx_update_cb *cb, void *arg, int own)
 {
 	struct tvx_query	*q;
 	struct tvx_sub		*s;
@@ -565,7 +569,8 @@ tvx_subscribe(struct tvx_ctx *ctx, const char *udf, const char *args,
 	if ((canon = object_text(args, 1)) == NULL)
 		return NULL;
 	TAILQ_FOREACH(q, &ctx->queries, link)
-		if (strcmp(q->udf, udf) == 0 && strcmp(q->args, canon) == 0)
+		if (!own && !q->own && strcmp(q->udf, udf) == 0 &&
+		    strcmp(q->args, canon) == 0)
 			break;
 	if (q == NULL) {
 		if ((q = calloc(1, sizeof(*q))) == NULL ||
@@ -575,6 +580,7 @@ tvx_subscribe(struct tvx_ctx *ctx, const char *udf, const char *args,
 			return NULL;
 		}
 		q->ctx = ctx;
+		q->own = own;
 		q->args = canon;
 		canon = NULL;
 		if (ctx->next_qid >= MAX_QUERY_ID)
@@ -604,6 +610,32 @@ tvx_unsubscribe(struct tvx_sub *s)
 	s->dead = 1;
 	s->q->refs--;
 	kick(s->q->ctx);
+}
+
+struct tvx_sub *
+tvx_subscribe(struct tvx_ctx *ctx, const char *udf, const char *args,
+    tvx_update_cb *cb, void *arg)
+{
+	return subscribe(ctx, udf, args, cb, arg, 0);
+}
+
+struct tvx_sub *
+tvx_subscribe_own(struct tvx_ctx *ctx, const char *udf, const char *args,
+    tvx_update_cb *cb, void *arg)
+{
+	return subscribe(ctx, udf, args, cb, arg, 1);
+}
+
+int
+tvx_sub_readd_args(struct tvx_sub *s, const char *args)
+{
+	char	*canon;
+
+	if ((canon = object_text(args, 1)) == NULL)
+		return -1;
+	free(s->q->readd_args);
+	s->q->readd_args = canon;
+	return 0;
 }
 
 /* ---- requests ---- */

@@ -164,6 +164,31 @@ struct tvx_sub	*tvx_subscribe(struct tvx_ctx *, const char *udf,
 void		 tvx_unsubscribe(struct tvx_sub *);
 
 /*
+ * A paginated subscription (DESIGN §13, "Pagination"): db/paginate with
+ * args (table, index?, range?, order?), first initial_num_items
+ * documents, more with tvx_load_more.  Each page is a query of its own,
+ * pinned to the end its first result reached, so pages never overlap nor
+ * leave a gap while documents come and go.  The callback gets the pages
+ * concatenated (a JSON array) once every page has a value, with a status,
+ * or the error of a failing page.
+ */
+enum tvx_page_status {
+	TVX_PAGES_LOADING,	/* a page is still without a value */
+	TVX_PAGES_CAN_LOAD_MORE,
+	TVX_PAGES_EXHAUSTED,	/* nothing follows the last page */
+};
+struct tvx_pages;
+typedef void	tvx_pages_cb(struct tvx_ctx *, void *arg, const char *results,
+		    enum tvx_page_status, int64_t ts,
+		    const struct tvx_error *err);
+struct tvx_pages *tvx_paginate(struct tvx_ctx *, const char *args,
+		    int initial_num_items, tvx_pages_cb *, void *arg);
+/* Add a page of n more; -1 with errno EAGAIN while loading or exhausted. */
+int		 tvx_load_more(struct tvx_pages *, int n);
+enum tvx_page_status tvx_pages_status(struct tvx_pages *);
+void		 tvx_pages_free(struct tvx_pages *);
+
+/*
  * One-shot query (ts < 0: now; else a read at that past ts), mutation,
  * action.  0, or -1 with errno EINVAL when args is not a JSON object.
  * A mutation is resent, with its requestId, after a reconnect and while

@@ -10,6 +10,7 @@
  *             client mode over two evbuffers (no sockets either)
  *   client.c  the context: connection and backoff, query set, requests,
  *             providers, callbacks
+ *   pages.c   paginated subscriptions: one db/paginate query per page
  *
  * Every size a server controls is bounded by a limit named here or in
  * <tinyvex.h>.
@@ -159,6 +160,11 @@ void	 tvx_ws_free(struct tvx_ws *);
 int	 tvx_ws_proceed(struct tvx_ws *, const char **why);
 int	 tvx_ws_send(struct tvx_ws *, const char *, size_t);
 size_t	 tvx_ws_queued(struct tvx_ws *);
+
+/* client.c, for pages.c: a query of its own, re-added with other args. */
+struct tvx_sub	*tvx_subscribe_own(struct tvx_ctx *, const char *udf,
+		    const char *args, tvx_update_cb *, void *arg);
+int		 tvx_sub_readd_args(struct tvx_sub *, const char *args);
 
 /* client.c, for the tests and the fuzz harness: a context fed by hand. */
 typedef void	tvx_send_hook(void *arg, const char *, size_t);

@@ -15,6 +15,9 @@
  *                            is small: transitions reassembled
  *   test_lib provider URL    a provider written in C, called by another
  *                            context
+ *   test_lib pages URL       a paginated subscription: pages loaded,
+ *                            writes on them, a reconnect; always equal
+ *                            to the whole query
  *
  * Driven by test_lib.py, which starts the daemons.  Prints "ok"/"FAIL"
  * lines and exits 1 on any failure.
@@ -656,6 +659,136 @@ out:
 	return 0;
 }
 
+/* ---- pages ---- */
+
+struct pagesw {
+	int			 updates;
+	int			 errors;
+	char			 kind[64];
+	char			*results;
+	enum tvx_page_status	 status;
+};
+
+static void
+on_pages(struct tvx_ctx *ctx, void *arg, const char *results,
+    enum tvx_page_status status, int64_t ts, const struct tvx_error *err)
+{
+	struct pagesw	*w = arg;
+
+	(void)ctx;
+	(void)ts;
+	if (err != NULL) {
+		w->errors++;
+		snprintf(w->kind, sizeof(w->kind), "%s", err->kind);
+		return;
+	}
+	w->updates++;
+	w->status = status;
+	free(w->results);
+	w->results = strdup(results);
+}
+
+/* The pages equal the whole query now. */
+static int
+pages_whole(struct tvx_ctx *ctx, struct pagesw *w)
+{
+	struct result	 r;
+	int		 ok;
+
+	sync_call(ctx, 'q', "db/query", "{\"table\":\"pg\"}", -1, &r);
+	ok = r.value != NULL && w->results != NULL &&
+	    strcmp(r.value, w->results) == 0;
+	if (!ok)
+		printf("     pages %s\n     whole %s\n", w->results, r.value);
+	result_clear(&r);
+	return ok;
+}
+
+static void
+wait_updates(struct tvx_ctx *ctx, struct pagesw *w, int n)
+{
+	int	 i;
+
+	for (i = 0; i < WAIT_SECS * 10 && w->updates < n && !w->errors; i++)
+		spin(ctx, 100);
+}
+
+static int
+test_pages(const char *url)
+{
+	struct tvx_ctx		*ctx;
+	struct tvx_pages	*pp;
+	struct pagesw		 w = { 0 };
+	struct result		 r;
+	struct tvx_stats	 st;
+	char			 args[128], first[64] = "";
+	int			 i, n;
+
+	ctx = connect_to(url, NULL, 1);
+	for (i = 0; i < 25; i++) {
+		snprintf(args, sizeof(args), "{\"table\":\"pg\",\"doc\":"
+		    "{\"i\":%d}}", i);
+		sync_call(ctx, 'm', "db/insert", args, -1, &r);
+		if (i == 12 && r.value != NULL)
+			snprintf(first, sizeof(first), "%s", r.value);
+		result_clear(&r);
+	}
+	pp = tvx_paginate(ctx, "{\"table\":\"pg\"}", 10, on_pages, &w);
+	check(pp != NULL, "paginate");
+	check(tvx_paginate(ctx, "{\"table\":\"pg\",\"cursor\":null}", 10,
+	    on_pages, &w) == NULL, "paginate refuses a cursor in its args");
+	wait_updates(ctx, &w, 1);
+	if (w.errors && strcmp(w.kind, "NotFound") == 0) {
+		printf("skip pages: the server has no db/paginate\n");
+		goto out;
+	}
+	check(array_len(w.results) == 10 &&
+	    w.status == TVX_PAGES_CAN_LOAD_MORE, "the first page: 10, more");
+	n = w.updates;
+	check(tvx_load_more(pp, 10) == 0, "load more");
+	wait_updates(ctx, &w, n + 1);
+	n = w.updates;
+	check(array_len(w.results) == 20 && tvx_load_more(pp, 10) == 0,
+	    "a second page");
+	wait_updates(ctx, &w, n + 1);
+	check(array_len(w.results) == 25 && w.status == TVX_PAGES_EXHAUSTED &&
+	    pages_whole(ctx, &w), "the last page: exhausted, the whole "
+	    "table");
+	check(tvx_load_more(pp, 10) == -1, "no more after the last page");
+	/* Writes: the last page grows, a page loses a document. */
+	sync_call(ctx, 'm', "db/insert", "{\"table\":\"pg\",\"doc\":"
+	    "{\"i\":100}}", -1, &r);
+	result_clear(&r);
+	snprintf(args, sizeof(args), "{\"table\":\"pg\",\"id\":%s}", first);
+	sync_call(ctx, 'm', "db/delete", args, -1, &r);
+	result_clear(&r);
+	check(array_len(w.results) == 25 && pages_whole(ctx, &w),
+	    "after an insert and a delete: no gap, no overlap");
+	/* A reconnect: pages re-added with their ends, values kept. */
+	n = w.updates;
+	tvx_reconnect(ctx);
+	spin(ctx, 500);
+	for (i = 0; i < 50 && tvx_state(ctx) != TVX_CONNECTED; i++)
+		spin(ctx, 100);
+	spin(ctx, 300);
+	tvx_stats(ctx, &st);
+	check(pages_whole(ctx, &w) && w.errors == 0,
+	    "after a reconnect: the same pages");
+	printf("     %d updates over the reconnect, %llu unchanged\n",
+	    w.updates - n, (unsigned long long)st.unchanged);
+	sync_call(ctx, 'm', "db/insert", "{\"table\":\"pg\",\"doc\":"
+	    "{\"i\":101}}", -1, &r);
+	result_clear(&r);
+	check(array_len(w.results) == 26 && pages_whole(ctx, &w),
+	    "after the reconnect the pages follow writes");
+out:
+	tvx_pages_free(pp);
+	spin(ctx, 100);
+	free(w.results);
+	tvx_free(ctx);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -674,6 +807,8 @@ main(int argc, char *argv[])
 		test_diff(argv[2], argc > 3 ? (unsigned)atoi(argv[3]) : 1, 1);
 	else if (strcmp(argv[1], "provider") == 0)
 		test_provider(argv[2]);
+	else if (strcmp(argv[1], "pages") == 0)
+		test_pages(argv[2]);
 	else
 		return 2;
 	printf("%d checks, %d failed\n", checks, failures);

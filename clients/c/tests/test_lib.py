@@ -36,6 +36,7 @@ def main():
         run_scenario(st, ["basic", url])
         run_scenario(st, ["diff", url, "7"])
         run_scenario(st, ["provider", url])
+        run_scenario(st, ["pages", url])
 
         def restart(line, p):
             if line != "KILL":
