@@ -620,6 +620,89 @@ test_offline(void)
 	tvx_free(ctx);
 }
 
+static void
+on_pages(struct tvx_ctx *ctx, void *arg, const char *results,
+    enum tvx_page_status status, int64_t ts, const struct tvx_error *err)
+{
+	struct seen	*s = arg;
+
+	(void)ctx;
+	(void)err;
+	s->n++;
+	s->ts = status;
+	snprintf(s->last, sizeof(s->last), "%s", results ? results : "-");
+	(void)ts;
+}
+
+static void
+test_pages_offline(void)
+{
+	struct tvx_config	 cf;
+	struct tvx_ctx		*ctx;
+	struct tvx_pages	*pp;
+	struct sent		 st = { 0 };
+	struct seen		 w = { 0 };
+	cJSON			*v;
+	char			*text;
+
+	memset(&cf, 0, sizeof(cf));
+	cf.url = "ws://127.0.0.1:1/sync";
+	ctx = tvx_new_offline(&cf, hook, &st);
+	pp = tvx_paginate(ctx, "{\"table\":\"t\"}", 2, on_pages, &w);
+	tvx_offline_up(ctx);
+	put(ctx, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"protocol\":1,"
+	    "\"serverTs\":%lld,\"gatewayId\":\"g\",\"features\":[\"resume\"]}}",
+	    sent_id(&st, "tinyvex/connect"), 1);
+	loop(ctx);
+	v = last_sent(&st, "tinyvex/modifyQuerySet");
+	text = v ? tvx_json_text(v) : NULL;
+	check(text != NULL && strstr(text, "\"udfPath\":\"db/paginate\"") &&
+	    strstr(text, "\"cursor\":null") && strstr(text, "\"numItems\":2"),
+	    "pages: the first page added from the start");
+	free(text);
+	cJSON_Delete(v);
+	put(ctx, "{\"jsonrpc\":\"2.0\",\"method\":\"tinyvex/transition\","
+	    "\"params\":{\"startVersion\":{\"querySet\":0,\"identity\":0,"
+	    "\"ts\":0},\"endVersion\":{\"querySet\":1,\"identity\":0,\"ts\":"
+	    "%lld},\"modifications\":[{\"type\":\"QueryUpdated\",\"queryId\":0,"
+	    "\"value\":{\"page\":[{\"_id\":\"a\"},{\"_id\":\"b\"}],"
+	    "\"continueCursor\":\"C1\",\"isDone\":false},\"hash\":\"h%lld\"}]}}",
+	    10, 1);
+	put(ctx, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"querySet\":"
+	    "%lld}}", sent_id(&st, "tinyvex/modifyQuerySet"), 1);
+	check(w.n == 1 && w.ts == TVX_PAGES_CAN_LOAD_MORE &&
+	    strcmp(w.last, "[{\"_id\":\"a\"},{\"_id\":\"b\"}]") == 0,
+	    "pages: the first page's documents, more to load");
+	check(tvx_load_more(pp, 3) == 0, "pages: load more");
+	loop(ctx);
+	v = last_sent(&st, "tinyvex/modifyQuerySet");
+	text = v ? tvx_json_text(v) : NULL;
+	check(text != NULL && strstr(text, "\"cursor\":\"C1\"") &&
+	    strstr(text, "\"numItems\":3"), "pages: the next page starts at "
+	    "the first one's end");
+	free(text);
+	cJSON_Delete(v);
+	check(tvx_offline_feed(ctx, "{}", 2) == -1, "pages: drop the "
+	    "connection");
+	sent_clear(&st);
+	tvx_offline_up(ctx);
+	put(ctx, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"protocol\":1,"
+	    "\"serverTs\":%lld,\"gatewayId\":\"g\",\"features\":[\"resume\"]}}",
+	    sent_id(&st, "tinyvex/connect"), 1);
+	loop(ctx);
+	v = last_sent(&st, "tinyvex/modifyQuerySet");
+	text = v ? tvx_json_text(v) : NULL;
+	check(text != NULL && strstr(text, "\"endCursor\":\"C1\"") &&
+	    strstr(text, "\"knownHash\":\"h1\""),
+	    "pages: a page re-added with its end and its hash");
+	free(text);
+	cJSON_Delete(v);
+	tvx_pages_free(pp);
+	loop(ctx);
+	sent_clear(&st);
+	tvx_free(ctx);
+}
+
 int
 main(void)
 {
@@ -628,6 +711,7 @@ main(void)
 	test_diff();
 	test_ws();
 	test_offline();
+	test_pages_offline();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
 }
