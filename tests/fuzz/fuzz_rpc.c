@@ -13,8 +13,11 @@
  *
  * Per input: the first byte holds options (bit 0: a token is configured,
  * bit 1: the upgrade carried it, bit 2: chunkBytes is small so that
- * transitions are cut into chunks); the rest is split on NUL bytes into
- * messages.  A session is made over one end of a socketpair; each message
+ * transitions are cut into chunks, bit 3: after each message a commit
+ * changes a message document, by turns appending to its body, setting it
+ * back, and moving it within the by_thread index, and the gateway
+ * refreshes, so that results change and diffs are made); the rest is
+ * split on NUL bytes into messages.  A session is made over one end of a socketpair; each message
  * that is valid UTF-8 (the WebSocket layer lets no other through) goes to
  * rpc_message, and the loop runs and the client end is read after each.
  * Then the session's timer work runs as if much time had passed (connect
@@ -25,7 +28,10 @@
  * text frame is JSON: a JSON-RPC 2.0 response (result, or an error with
  * an integer code, a message and data.kind) or notification, or an array
  * of responses; transition frames fit chunkBytes, and the chunks of one
- * transition come in order and join into a JSON object; and after the
+ * transition come in order and join into a JSON object; a hash or a
+ * QueryUnchanged only to a connection granted "resume", a QueryDiff only
+ * to one granted "diff", every hash 22 base64url characters, a connect
+ * answer's features only known names; and after the
  * session is gone the gateway holds no session, execution, rerun, flush
  * or held-answer entry, nor writer request.
  */
@@ -52,12 +58,21 @@
 #define FUZZ_SMALL_CHUNK	600	/* chunkBytes with option bit 2 */
 #define FUZZ_LATER_US		(3600LL * 1000000)	/* "much later" */
 #define FUZZ_MAX_FRAME		(64 * 1024 * 1024)
+#define FUZZ_CHECKPOINT_EVERY	512	/* commits between WAL truncations */
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static struct gateway	 gw;
 static char		 dir[256];
 static uint64_t		 default_chunk;
+static int		 granted;	/* the session's GW_FEAT_* */
+
+/* The writer side, for the commits of option bit 3. */
+static struct store	*wst;
+static struct wctx	 wctx;
+static int64_t		 wts;
+static uint64_t		 nwrites;
+static char		 doc0[STORE_ID_LEN + 3];	/* JSON string */
 
 /* Chunks of the transition being reassembled. */
 struct chunks {
@@ -149,6 +164,51 @@ make_db(const char *path)
 	wctx_free(&w);
 	store_close(st);
 	config_free(&conf);
+	memcpy(doc0, ids[0], sizeof(doc0));
+	wts = ts;
+}
+
+/*
+ * One commit to message 0, by turns: its body set back, appended to
+ * twice, its threadId moved; then the gateway refreshes.
+ */
+static void
+commit_change(void)
+{
+	struct buf	 args, v;
+
+	buf_init(&args);
+	buf_init(&v);
+	switch (nwrites++ % 4) {
+	case 0:
+		buf_printf(&args, "{\"table\":\"messages\",\"id\":%s,"
+		    "\"set\":{\"body\":\"b\",\"threadId\":\"t0\"}}", doc0);
+		break;
+	case 1:
+		buf_printf(&args, "{\"table\":\"messages\",\"id\":%s,"
+		    "\"set\":{\"body\":\"bx\"}}", doc0);
+		break;
+	case 2:
+		buf_printf(&args, "{\"table\":\"messages\",\"id\":%s,"
+		    "\"set\":{\"body\":\"bx\\u00e9\"},\"unset\":[\"tags\"]}",
+		    doc0);
+		break;
+	default:
+		buf_printf(&args, "{\"table\":\"messages\",\"id\":%s,"
+		    "\"set\":{\"threadId\":\"t2\"}}", doc0);
+		break;
+	}
+	if (wts < now_us())
+		wts = now_us();
+	need(store_exec(wst, "BEGIN IMMEDIATE") == 0);
+	write_one(&wctx, &wts, "db/patch", args.data, &v);
+	need(store_global_set_i64(wst, "max_ts", wts) == 0);
+	need(store_exec(wst, "COMMIT") == 0);
+	buf_free(&args);
+	buf_free(&v);
+	need(query_refresh(&gw) == 0 && gw.ts == wts);
+	if (nwrites % FUZZ_CHECKPOINT_EVERY == 0)
+		store_exec(wst, "PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 static void
@@ -160,6 +220,8 @@ cleanup(void)
 	size_t			 i;
 
 	gateway_free(&gw);
+	wctx_free(&wctx);
+	store_close(wst);
 	for (i = 0; i < nitems(files); i++) {
 		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
 		unlink(p);
@@ -171,7 +233,8 @@ static void
 setup(void)
 {
 	static const char	*bases[] = { "/dev/shm", "/tmp" };
-	char			*path;
+	static struct config	 wconf;
+	char			*path, err[512];
 	size_t			 i;
 
 	log_init("fuzz_rpc", 0, 0);
@@ -184,6 +247,10 @@ setup(void)
 	need(i < nitems(bases));
 	path = path_join(dir, TINYVEX_DB_NAME);
 	make_db(path);
+	need((wst = store_open(path, STORE_RW, NULL, err, sizeof(err))) !=
+	    NULL);
+	config_defaults(&wconf);
+	need(wctx_init(&wctx, wst, &wconf) == 0);
 	free(path);
 
 	gateway_init(&gw);
@@ -195,6 +262,55 @@ setup(void)
 	need(query_open_store(&gw) == 0);
 	need(query_refresh(&gw) == 0 && gw.ts > 0);
 	atexit(cleanup);
+}
+
+/* The features of a connect answer: known names only. */
+static void
+check_features(const cJSON *result)
+{
+	const cJSON	*f, *list;
+
+	if (!cJSON_IsObject(result) || json_get(result, "protocol") == NULL)
+		return;
+	if ((list = json_get(result, "features")) == NULL)
+		return;
+	need(cJSON_IsArray(list));
+	cJSON_ArrayForEach(f, list)
+		need(cJSON_IsString(f) && (strcmp(f->valuestring, "diff") == 0 ||
+		    strcmp(f->valuestring, "resume") == 0));
+}
+
+/*
+ * A transition's modifications: hashes and QueryUnchanged only with
+ * "resume", QueryDiff only with "diff", and in their form.
+ */
+static void
+check_mods(const cJSON *params)
+{
+	const cJSON	*m, *type, *h;
+	size_t		 i;
+
+	cJSON_ArrayForEach(m, json_get(params, "modifications")) {
+		type = json_get(m, "type");
+		need(cJSON_IsString(type));
+		if ((h = json_get(m, "hash")) != NULL) {
+			need(granted & GW_FEAT_RESUME);
+			need(cJSON_IsString(h) &&
+			    strlen(h->valuestring) == DIFF_HASH_LEN);
+			for (i = 0; i < DIFF_HASH_LEN; i++)
+				need(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "abcdefghijklmnopqrstuvwxyz0123456789-_",
+				    h->valuestring[i]) != NULL);
+		}
+		if (strcmp(type->valuestring, "QueryUnchanged") == 0)
+			need((granted & GW_FEAT_RESUME) && h != NULL);
+		if (strcmp(type->valuestring, "QueryDiff") == 0)
+			need((granted & GW_FEAT_DIFF) &&
+			    cJSON_IsArray(json_get(m, "ops")));
+		if (strcmp(type->valuestring, "QueryUpdated") == 0 ||
+		    strcmp(type->valuestring, "QueryDiff") == 0)
+			need((h != NULL) == ((granted & GW_FEAT_RESUME) != 0));
+	}
 }
 
 static void
@@ -223,6 +339,8 @@ check_object(const cJSON *o)
 	if (method != NULL) {
 		need(cJSON_IsString(method) && json_get(o, "id") == NULL &&
 		    cJSON_IsObject(json_get(o, "params")));
+		if (strcmp(method->valuestring, "tinyvex/transition") == 0)
+			check_mods(json_get(o, "params"));
 		return;
 	}
 	id = json_get(o, "id");
@@ -233,6 +351,8 @@ check_object(const cJSON *o)
 	need((res == NULL) != (err == NULL));
 	if (err != NULL)
 		check_error(err);
+	else
+		check_features(res);
 }
 
 static void
@@ -268,6 +388,7 @@ check_chunk(const cJSON *params, struct chunks *c)
 		    &jerr);
 		need(cJSON_IsObject(joined) &&
 		    json_get(joined, "endVersion") != NULL);
+		check_mods(joined);
 		cJSON_Delete(joined);
 	}
 }
@@ -389,6 +510,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	need(bev != NULL);
 	s = session_new(&gw, bev, (opt & 2) != 0);
 	need(s != NULL && alive() == s);
+	granted = 0;
 	memset(&c, 0, sizeof(c));
 	buf_init(&c.text);
 	buf_init(&rx);
@@ -401,8 +523,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			nul = end;
 		if (utf8_valid(msg, (size_t)(nul - msg)))
 			rpc_message(s, msg, (size_t)(nul - msg));
+		if (alive() != NULL)
+			granted = s->features;
 		event_base_loop(gw.base, EVLOOP_NONBLOCK);
 		drain(sv[1], &rx, &c);
+		if ((opt & 8) && alive() != NULL) {
+			commit_change();
+			event_base_loop(gw.base, EVLOOP_NONBLOCK);
+			drain(sv[1], &rx, &c);
+		}
 		msg = nul + 1;
 	}
 	if (alive() != NULL) {
