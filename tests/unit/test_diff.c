@@ -84,6 +84,21 @@ static const struct case_ cases[] = {
 	  "[{\"_id\":\"b\"},{\"_id\":\"c\"},{\"_id\":\"a\",\"x\":1}]",
 	  "\"ops\":[{\"op\":\"remove\",\"id\":\"a\"},{\"op\":\"insert\","
 	  "\"at\":2,\"doc\":{\"_id\":\"a\",\"x\":1}}]" },
+	/* The worked examples of tinyvex(7). */
+	{ "[{\"_id\":\"a\",\"text\":\"Hel\",\"n\":1},{\"_id\":\"b\","
+	  "\"text\":\"x\"},{\"_id\":\"c\",\"text\":\"y\",\"tag\":\"old\"}]",
+	  "[{\"_id\":\"d\",\"text\":\"z\"},{\"_id\":\"a\",\"text\":\"Hello\","
+	  "\"n\":1},{\"_id\":\"c\",\"text\":\"y\",\"n\":2}]",
+	  "\"ops\":[{\"op\":\"remove\",\"id\":\"b\"},{\"op\":\"insert\","
+	  "\"at\":0,\"doc\":{\"_id\":\"d\",\"text\":\"z\"}},{\"op\":"
+	  "\"update\",\"id\":\"a\",\"append\":{\"text\":\"lo\"}},{\"op\":"
+	  "\"update\",\"id\":\"c\",\"set\":{\"n\":2},\"unset\":[\"tag\"]}]" },
+	{ "[{\"_id\":\"d\",\"text\":\"z\"},{\"_id\":\"a\",\"text\":\"Hello\","
+	  "\"n\":1},{\"_id\":\"c\",\"text\":\"y\",\"n\":2}]",
+	  "[{\"_id\":\"d\",\"text\":\"z\"},{\"_id\":\"c\",\"text\":\"y\","
+	  "\"n\":2},{\"_id\":\"a\",\"text\":\"Hello\",\"n\":1}]",
+	  "\"ops\":[{\"op\":\"remove\",\"id\":\"a\"},{\"op\":\"insert\","
+	  "\"at\":2,\"doc\":{\"_id\":\"a\",\"text\":\"Hello\",\"n\":1}}]" },
 	/* Nothing changed in value: no ops. */
 	{ "[]", "[]", "\"ops\":[]" },
 	/* db/get: one update without id. */
