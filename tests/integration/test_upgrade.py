@@ -12,7 +12,7 @@ import json
 import os
 
 from tvtest import (Client, Stack, check, ctl, db_integrity, db_open,
-                    finish, run)
+                    finish, run, wait_for)
 
 NDOCS = 200                     # documents inserted
 THREADS = 7                     # values of the indexed field
@@ -188,7 +188,8 @@ try:
 
     st.gateways = []            # stopped: url() must not use them
     st.start_writer()           # returns once control.sock is there
-    check(len(log_lines(st, "started:")) == 2,
+    # control.sock comes before the "started" line: wait for the line.
+    check(wait_for(lambda: len(log_lines(st, "started:")) == 2, 10),
           "writerd started on the format 1 file")
     conv = log_lines(st, "converting the database from format 1 to 2")
     check(len(conv) == 1, "it converted the file once (%d)" % len(conv))
