@@ -112,6 +112,7 @@ struct tvx_provider {
 	TAILQ_ENTRY(tvx_provider) link;
 	char			*name;
 	int			 concurrency;
+	int			 inflight;	/* its calls not answered */
 	int64_t			 rpc_id;	/* provide in flight, or 0 */
 	tvx_handler_cb		*handler;
 	tvx_cancel_cb		*cancel;
@@ -968,7 +969,9 @@ run_action(struct tvx_ctx *ctx, struct tvx_msg *m)
 		free(id);
 		return;
 	}
-	if (ctx->ncalls >= TVX_MAX_CALLS) {
+	/* The server should send no more than concurrency at once. */
+	if (ctx->ncalls >= TVX_MAX_CALLS ||
+	    best->inflight >= best->concurrency) {
 		call_error(ctx, id, TVX_ERR_OVERLOADED,
 		    "too many calls in flight", NULL);
 		free(id);
@@ -999,6 +1002,7 @@ run_action(struct tvx_ctx *ctx, struct tvx_msg *m)
 	}
 	TAILQ_INSERT_TAIL(&ctx->calls, c, link);
 	ctx->ncalls++;
+	best->inflight++;
 	best->handler(ctx, best->arg, c, m->udf, args);
 	free(args);
 }
@@ -1015,7 +1019,7 @@ cancel_action(struct tvx_ctx *ctx, struct tvx_msg *m)
 		if (c->gen == ctx->gen && !c->cancelled &&
 		    strcmp(c->id, id) == 0) {
 			c->cancelled = 1;
-			if (c->p->cancel != NULL)
+			if (c->p != NULL && c->p->cancel != NULL)
 				c->p->cancel(ctx, c->p->arg, c);
 			break;
 		}
@@ -1030,6 +1034,8 @@ call_free(struct tvx_call *c)
 
 	TAILQ_REMOVE(&ctx->calls, c, link);
 	ctx->ncalls--;
+	if (c->p != NULL)
+		c->p->inflight--;
 	free(c->id);
 	free(c->id_str);
 	free(c->session);
@@ -1161,6 +1167,7 @@ provide_answer(struct tvx_ctx *ctx, struct tvx_provider *p,
     struct tvx_msg *m)
 {
 	struct tvx_error	 err;
+	struct tvx_call		*c;
 	char			*data = NULL, why[200];
 
 	p->rpc_id = 0;
@@ -1171,6 +1178,9 @@ provide_answer(struct tvx_ctx *ctx, struct tvx_provider *p,
 	snprintf(why, sizeof(why), "provide %s refused: %s: %s", p->name,
 	    err.kind, err.message);
 	free(data);
+	TAILQ_FOREACH(c, &ctx->calls, link)
+		if (c->p == p)
+			c->p = NULL;
 	TAILQ_REMOVE(&ctx->providers, p, link);
 	free(p->name);
 	free(p);
@@ -1583,7 +1593,7 @@ conn_reset(struct tvx_ctx *ctx)
 	TAILQ_FOREACH_SAFE(c, &ctx->calls, link, tc) {
 		if (c->gen == ctx->gen && !c->cancelled) {
 			c->cancelled = 1;
-			if (c->p->cancel != NULL)
+			if (c->p != NULL && c->p->cancel != NULL)
 				c->p->cancel(ctx, c->p->arg, c);
 		}
 	}

@@ -5,8 +5,9 @@
  * calls; diff.c; the context's handling in client.c).
  *
  * Per input: a context made with tvx_new_offline (no socket; what it
- * sends is captured) serves the prefix "p/", subscribes to three queries and
- * sends a mutation and an action, then comes up and gets a canned
+ * sends is captured) serves the prefix "p/", subscribes to two queries and
+ * a paginated list (query 2 is its first page) and sends a mutation and
+ * an action, then comes up and gets a canned
  * connect answer, so the ids the corpus uses are known: connect 1,
  * provide 2, modifyQuerySet 3, mutation 4, action 5.  The first input
  * byte holds options: bit 0 set, the rest is server bytes fed through
@@ -73,6 +74,21 @@ on_update(struct tvx_ctx *ctx, void *arg, const char *value, int64_t ts,
 	need(value != NULL || err != NULL);
 }
 
+/* Pages: load one more whenever possible, up to a few. */
+static void
+on_pages(struct tvx_ctx *ctx, void *arg, const char *results,
+    enum tvx_page_status status, int64_t ts, const struct tvx_error *err)
+{
+	struct tvx_pages	**pp = arg;
+
+	(void)ctx;
+	(void)ts;
+	need(results != NULL || err != NULL);
+	if (status == TVX_PAGES_CAN_LOAD_MORE && results != NULL &&
+	    strlen(results) < 64)
+		tvx_load_more(*pp, 1);
+}
+
 static void
 handler(struct tvx_ctx *ctx, void *arg, struct tvx_call *call,
     const char *udf, const char *args)
@@ -133,6 +149,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz		 f;
 	struct evbuffer		*in, *out;
 	struct tvx_ws		*ws;
+	struct tvx_pages	*pp;
 	const char		*why, *p, *end, *nul;
 	size_t			 step, off, n;
 
@@ -151,8 +168,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tvx_subscribe(f.ctx, "db/query", "{\"table\":\"t\"}", on_update, NULL);
 	tvx_subscribe(f.ctx, "db/get", "{\"table\":\"t\",\"id\":\"a\"}",
 	    on_update, NULL);
-	tvx_subscribe(f.ctx, "db/paginate", "{\"table\":\"t\",\"numItems\":2}",
-	    on_update, NULL);
+	pp = tvx_paginate(f.ctx, "{\"table\":\"t\"}", 2, on_pages, &pp);
+	need(pp != NULL);
 	tvx_mutation(f.ctx, "db/insert", "{\"table\":\"t\",\"doc\":{}}",
 	    on_update, NULL);
 	tvx_action(f.ctx, "p/a", "{}", on_update, NULL);
@@ -184,6 +201,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			p += n + 1;
 		}
 	}
+	tvx_pages_free(pp);
 	tvx_free(f.ctx);
 	event_base_free(cf.base);
 	return 0;

@@ -446,6 +446,10 @@ on_result(struct tvx_ctx *ctx, void *arg, const char *value, int64_t ts,
 		    err->data);
 }
 
+/* Calls held unanswered while held is set. */
+static int		 held;
+static struct tvx_call	*held_calls[2];
+
 static void
 handler(struct tvx_ctx *ctx, void *arg, struct tvx_call *call,
     const char *udf, const char *args)
@@ -455,6 +459,11 @@ handler(struct tvx_ctx *ctx, void *arg, struct tvx_call *call,
 	(void)ctx;
 	(void)udf;
 	(void)args;
+	if (held && *calls - 1 < 2) {
+		held_calls[*calls - 1] = call;
+		(*calls)++;
+		return;
+	}
 	(*calls)++;
 	tvx_call_return(call, "{\"ok\":true}");
 }
@@ -555,6 +564,23 @@ test_offline(void)
 	    strstr(st.msg[st.n - 1], "\"id\":\"call-1\"") != NULL &&
 	    strstr(st.msg[st.n - 1], "\"result\":{\"ok\":true}") != NULL,
 	    "offline: a provider call answered with its id echoed");
+	/* Calls past the provider's concurrency are refused. */
+	held = 1;
+	put(ctx, "{\"jsonrpc\":\"2.0\",\"id\":\"call-%lld\",\"method\":"
+	    "\"tinyvex/runAction\",\"params\":{\"udfPath\":\"p/y\",\"args\":{},"
+	    "\"sessionId\":\"s%lld\"}}", 2, 1);
+	put(ctx, "{\"jsonrpc\":\"2.0\",\"id\":\"call-%lld\",\"method\":"
+	    "\"tinyvex/runAction\",\"params\":{\"udfPath\":\"p/y\",\"args\":{},"
+	    "\"sessionId\":\"s%lld\"}}", 3, 1);
+	put(ctx, "{\"jsonrpc\":\"2.0\",\"id\":\"call-%lld\",\"method\":"
+	    "\"tinyvex/runAction\",\"params\":{\"udfPath\":\"p/y\",\"args\":{},"
+	    "\"sessionId\":\"s%lld\"}}", 4, 1);
+	check(calls == 3 && strstr(st.msg[st.n - 1], "\"id\":\"call-4\"") &&
+	    strstr(st.msg[st.n - 1], "-32007"), "offline: a call past the "
+	    "provider's concurrency is answered Overloaded");
+	tvx_call_return(held_calls[0], "1");
+	tvx_call_return(held_calls[1], "2");
+	held = 0;
 	/* A transition out of sequence breaks the connection. */
 	check(put(ctx, "{\"jsonrpc\":\"2.0\",\"method\":\"tinyvex/transition\","
 	    "\"params\":{\"startVersion\":{\"querySet\":9,\"identity\":0,"
