@@ -304,7 +304,13 @@ async def export_import(st, url):
             for i in range(250)]})
     for i in range(40):
         await c.mutate("db/insert", {"table": "e2", "doc": {"i": i, "nested": {"a": [i, None, True]}}})
-    have_tables = tv(url, "tables").returncode == 0
+    r = tv(url, "tables")
+    have_tables = r.returncode == 0
+    if have_tables:
+        tables = {t["name"]: t for t in json.loads(r.stdout)}
+        check(tables.get("e2", {}).get("documents") == 40 and
+              any(i["name"] == "by_creation_time" for i in tables["e2"]["indexes"]),
+              "tables: every table with its count and indexes")
     names = [] if have_tables else ["e1", "e2", "w", "m"]
     print("  db/tables %s" % ("available" if have_tables else "missing: tables named"))
     stop = asyncio.Event()
