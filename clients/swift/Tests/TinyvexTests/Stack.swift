@@ -28,6 +28,7 @@ final class Stack: @unchecked Sendable {
 	private let lock = NSLock()
 	private var writer: Daemon?
 	private var gateway: Daemon?
+	private var extras: [Daemon] = []
 	private var conf: String?
 
 	init(conf: String? = nil, schema: String? = nil) throws {
@@ -72,6 +73,19 @@ final class Stack: @unchecked Sendable {
 		}
 	}
 
+	/// Starts another gatewayd on the same database, on `port`.
+	func startExtraGateway(port: Int) throws {
+		var args = ["-d", "-r", dir, "-l", "127.0.0.1:\(port)"]
+		if let c = conf {
+			args += ["-f", c]
+		}
+		let p = try spawn(Stack.build + "/gatewayd/gatewayd", args, log: "gatewayd-\(port)")
+		lock.withLock { extras.append(p) }
+		guard wait(10, { Stack.health(port)?.contains("\"writer\":true") == true }) else {
+			throw StackError(description: "gatewayd on \(port) did not start (\(dir))")
+		}
+	}
+
 	func killGateway() {
 		let p = lock.withLock { () -> Daemon? in
 			let p = gateway
@@ -96,7 +110,7 @@ final class Stack: @unchecked Sendable {
 	}
 
 	func stop() {
-		let procs = lock.withLock { [gateway, writer].compactMap { $0 } }
+		let procs = lock.withLock { [gateway].compactMap { $0 } + extras + [writer].compactMap { $0 } }
 		for p in procs {
 			p.stop(SIGTERM)
 		}
