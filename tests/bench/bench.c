@@ -31,6 +31,7 @@ static const struct scenario {
 	{ "streaming", "5. Token streaming", sc_stream },
 	{ "coldstart", "6. Cold start", sc_cold },
 	{ "actions", "7. Actions", sc_action },
+	{ "reconnect", "8. Reconnect storm", sc_storm },
 };
 
 static void
@@ -83,7 +84,8 @@ usage(void)
 	    "\t[--stream-bytes N] [--stream-history N] [--cold-docs N] "
 	    "[--cold-runs N]\n"
 	    "\t[--action-calls N] [--action-callers N] "
-	    "[--action-providers N]\n\t[--action-secs S]\n");
+	    "[--action-providers N]\n\t[--action-secs S] "
+	    "[--storm-clients N]\n");
 	exit(2);
 }
 
@@ -118,6 +120,7 @@ sizes_default(struct sizes *z, int tiny)
 		z->action_callers = 8;
 		z->action_providers = 2;
 		z->action_secs = 1;
+		z->storm_clients = 20;
 		return;
 	}
 	z->write_conns = 64;
@@ -140,6 +143,7 @@ sizes_default(struct sizes *z, int tiny)
 	z->action_callers = 64;
 	z->action_providers = 4;
 	z->action_secs = 5;
+	z->storm_clients = 1000;
 }
 
 static int
@@ -189,7 +193,8 @@ enum {
 	OPT_TINY = 256, OPT_ONLY, OPT_PERF, OPT_WCONNS, OPT_WSECS, OPT_WROWS,
 	OPT_FANOUT, OPT_FSECS, OPT_IDLE, OPT_INVAL, OPT_ICOMMITS,
 	OPT_STHREADS, OPT_SCLIENTS, OPT_SBYTES, OPT_SHIST, OPT_CDOCS,
-	OPT_CRUNS, OPT_ACALLS, OPT_ACALLERS, OPT_APROVS, OPT_ASECS
+	OPT_CRUNS, OPT_ACALLS, OPT_ACALLERS, OPT_APROVS, OPT_ASECS,
+	OPT_STORM
 };
 
 static const struct option longopts[] = {
@@ -214,6 +219,7 @@ static const struct option longopts[] = {
 	{ "action-callers", required_argument, NULL, OPT_ACALLERS },
 	{ "action-providers", required_argument, NULL, OPT_APROVS },
 	{ "action-secs", required_argument, NULL, OPT_ASECS },
+	{ "storm-clients", required_argument, NULL, OPT_STORM },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -303,6 +309,9 @@ parse_flags(struct bench *b, int argc, char *argv[])
 			break;
 		case OPT_ASECS:
 			z->action_secs = secs_arg(optarg);
+			break;
+		case OPT_STORM:
+			z->storm_clients = num_arg(optarg, 1, 10000);
 			break;
 		default:
 			usage();

@@ -62,6 +62,7 @@ struct sizes {
 	int	 action_callers;	/* closed-loop action callers */
 	int	 action_providers;
 	double	 action_secs;		/* measured window */
+	int	 storm_clients;		/* reconnecting clients */
 };
 
 struct result;
@@ -82,6 +83,8 @@ struct bench {
 	char			 writerd[512], gatewayd[512], ctl[512];
 	char			 bcast[512], sql[512];
 	struct result		*cur;		/* scenario running */
+	const char		*cl_features;	/* JSON list clients' connect
+						   asks for, or NULL */
 };
 
 /* bench.c */
@@ -284,6 +287,9 @@ cJSON	*cl_call_wait(struct cl *, const char *method, const char *params,
 	    int64_t timeout_us);
 int	 cl_subscribe(struct cl *, const uint32_t *qids, char *const *udfs,
 	    char *const *args, int n, cl_done_fn, void *arg);
+int	 cl_subscribe_known(struct cl *, const uint32_t *qids,
+	    char *const *udfs, char *const *args, char *const *known, int n,
+	    cl_done_fn, void *arg);
 int	 cl_insert_many(struct cl *, const char *table, int n,
 	    void (*gen)(struct buf *, int, void *), void *arg,
 	    char (*ids)[DOC_ID_LEN + 1], int64_t timeout_us);
@@ -344,6 +350,7 @@ int	 sc_inval(struct bench *, struct result *);
 int	 sc_stream(struct bench *, struct result *);
 int	 sc_cold(struct bench *, struct result *);
 int	 sc_action(struct bench *, struct result *);
+int	 sc_storm(struct bench *, struct result *);
 
 /* Shared by scenarios: a broadcaster process and its clients. */
 int	 bcast_start(struct bench *, int *port, pid_t *pid);

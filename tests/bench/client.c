@@ -78,11 +78,13 @@ connect_done(struct cl *c, void *arg, const char *msg, size_t len,
 int
 cl_connect(struct cl *c)
 {
-	char	 p[96];
+	char	 p[160];
 	int	 n;
 
-	n = snprintf(p, sizeof(p), "{\"sessionId\":\"bench-%d-%" PRIu64 "\"}",
-	    c->index, (uint64_t)mono_us());
+	n = snprintf(p, sizeof(p), "{\"sessionId\":\"bench-%d-%" PRIu64
+	    "\"%s%.60s}", c->index, (uint64_t)mono_us(),
+	    c->b->cl_features != NULL ? ",\"features\":" : "",
+	    c->b->cl_features != NULL ? c->b->cl_features : "");
 	return cl_call(c, "tinyvex/connect", p, (size_t)n, connect_done,
 	    NULL);
 }
@@ -270,6 +272,14 @@ int
 cl_subscribe(struct cl *c, const uint32_t *qids, char *const *udfs,
     char *const *args, int n, cl_done_fn fn, void *arg)
 {
+	return cl_subscribe_known(c, qids, udfs, args, NULL, n, fn, arg);
+}
+
+/* As cl_subscribe, with a knownHash for each query (known[i] NULL: none). */
+int
+cl_subscribe_known(struct cl *c, const uint32_t *qids, char *const *udfs,
+    char *const *args, char *const *known, int n, cl_done_fn fn, void *arg)
+{
 	struct buf	 p;
 	int		 i, rc;
 
@@ -288,6 +298,11 @@ cl_subscribe(struct cl *c, const uint32_t *qids, char *const *udfs,
 		buf_adds(&p, udfs[i]);
 		buf_adds(&p, "\",\"args\":");
 		buf_adds(&p, args[i]);
+		if (known != NULL && known[i] != NULL) {
+			buf_adds(&p, ",\"knownHash\":\"");
+			buf_adds(&p, known[i]);
+			buf_addc(&p, '"');
+		}
 		buf_addc(&p, '}');
 	}
 	buf_adds(&p, "]}");

@@ -11,6 +11,9 @@
  * per following client, and the database size after GC over the size of
  * the live documents.  Baseline: the broadcaster relaying to the same
  * clients, at the same rate, a frame carrying only the appended text.
+ * The stream runs twice against Tinyvex: to clients that ask for
+ * nothing (every patch re-sends the 50 messages), then to clients that
+ * asked for "diff" (a patch is an update op with the appended text).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,8 @@
 #define STREAM_SK		100000	/* sk = thread * STREAM_SK + k */
 #define STREAM_TICK_US		1000	/* timer period; patches catch up */
 #define STREAM_AIM_GC		3.0	/* database / live data after GC */
+#define STREAM_AIM_BYTES	2	/* diff bytes per patch / baseline */
+#define STREAM_AIM_P99		5	/* diff p99 latency / baseline */
 #define STREAM_WAIT_US		(120 * 1000000LL)
 #define STREAM_SETTLE_US	(10 * 1000000)
 #define SK_KEY			"\"sk\":"
@@ -385,7 +390,7 @@ gc_figures(struct bench *b, struct result *r, struct stack *s)
 }
 
 static int
-run_tinyvex(struct bench *b, struct result *r, struct stream *s)
+run_tinyvex(struct bench *b, struct result *r, struct stream *s, int diff)
 {
 	struct stack	 st;
 	struct cl	**c = NULL, *setup = NULL;
@@ -422,11 +427,14 @@ run_tinyvex(struct bench *b, struct result *r, struct stream *s)
 		}
 	}
 	c = xcalloc((size_t)s->nclients, sizeof(*c));
+	b->cl_features = diff ? "[\"diff\"]" : NULL;
 	if (cl_open_many(b, st.port, c, s->nclients, 1, tv_trans, s,
 	    STREAM_WAIT_US) == -1) {
+		b->cl_features = NULL;
 		res_fail(r, "cannot open %d clients", s->nclients);
 		goto done;
 	}
+	b->cl_features = NULL;
 	for (i = 0; i < s->nclients; i++)
 		subscribe(c[i], &s->fo[i]);
 	if (cl_wait_subscribed(c, s->nclients, STREAM_WAIT_US) == -1) {
@@ -441,13 +449,19 @@ run_tinyvex(struct bench *b, struct result *r, struct stream *s)
 	pmon_start(&pm[0], "gatewayd", st.gateway);
 	pmon_start(&pm[1], "writerd", st.writer);
 	pmon_start(&pm[2], "generator", 0);
-	run_stream(s, r, "tinyvex");
+	run_stream(s, r, diff ? "tinyvex, diff" : "tinyvex");
 	for (i = 0; i < 3; i++)
 		pmon_stop(&pm[i]);
 	perf_stop(b, "stream-gatewayd", perf);
-	res_procs(r, "streaming", pm, 3);
+	res_procs(r, diff ? "streaming, diff clients" : "streaming", pm, 3);
 	for (i = 0; i < s->nclients; i++)
 		bytes += c[i]->trans_bytes;
+	if (diff) {
+		res_fig(r, "bytes sent per patch per client, diff", "B",
+		    (double)bytes / deliveries(s));
+		ret = 0;
+		goto done;
+	}
 	res_fig(r, "bytes sent per patch per client", "B",
 	    (double)bytes / deliveries(s));
 	res_fig(r, "  if only the changed document were sent", "B",
@@ -541,7 +555,7 @@ done:
 int
 sc_stream(struct bench *b, struct result *r)
 {
-	struct stream	 tv, bl;
+	struct stream	 tv, td, bl;
 	struct figure	*f;
 	double		 bbytes = 0;
 	int		 i, ret = -1;
@@ -553,9 +567,13 @@ sc_stream(struct bench *b, struct result *r)
 	res_expect(r, "latency p99");
 	res_expect(r, "bytes sent per patch per client");
 	res_expect(r, "database after GC / live data");
+	res_expect(r, "bytes sent per patch per client, diff");
+	res_expect(r, "latency p99, diff");
 	stream_init(&tv, b, 0);
+	stream_init(&td, b, 0);
 	stream_init(&bl, b, 1);
-	if (run_tinyvex(b, r, &tv) == -1)
+	if (run_tinyvex(b, r, &tv, 0) == -1 ||
+	    run_tinyvex(b, r, &td, 1) == -1)
 		goto done;
 	if (run_baseline(b, r, &bl, &bbytes) == -1) {
 		res_fail(r, "the broadcaster baseline failed");
@@ -569,13 +587,29 @@ sc_stream(struct bench *b, struct result *r)
 	fig_baseline(f, (double)hist_pct(&bl.h, 99) / 1000);
 	f = res_fig(r, "latency max", "ms", (double)tv.h.max / 1000);
 	fig_baseline(f, (double)bl.h.max / 1000);
-	for (i = 0; i < r->nfig; i++)
+	f = res_fig(r, "latency p50, diff", "ms",
+	    (double)hist_pct(&td.h, 50) / 1000);
+	fig_baseline(f, (double)hist_pct(&bl.h, 50) / 1000);
+	f = res_fig(r, "latency p99, diff", "ms",
+	    (double)hist_pct(&td.h, 99) / 1000);
+	fig_baseline(f, (double)hist_pct(&bl.h, 99) / 1000);
+	fig_aim(f, hist_pct(&td.h, 99) <= STREAM_AIM_P99 * hist_pct(&bl.h,
+	    99), "<= %dx baseline", STREAM_AIM_P99);
+	for (i = 0; i < r->nfig; i++) {
 		if (strcmp(r->fig[i].name, "bytes sent per patch per client")
 		    == 0)
 			fig_baseline(&r->fig[i], bbytes);
+		if (strcmp(r->fig[i].name, "bytes sent per patch per client, "
+		    "diff") != 0)
+			continue;
+		fig_baseline(&r->fig[i], bbytes);
+		fig_aim(&r->fig[i], r->fig[i].value <= STREAM_AIM_BYTES *
+		    bbytes, "<= %dx baseline", STREAM_AIM_BYTES);
+	}
 	res_fig(r, "latency samples", "", (double)tv.h.count);
 	ret = 0;
 done:
+	stream_free(&td);
 	stream_free(&tv);
 	stream_free(&bl);
 	return ret;
