@@ -299,13 +299,16 @@ struct ProtocolTests {
 		d.take()
 		d.feed(transition((0, 0), (1, 5), #"{"type":"QueryUpdated","queryId":0,"value":{"page":[{"_id":"a"},{"_id":"b"}],"continueCursor":"c2","isDone":false}}"#))
 		d.feed(transition((1, 5), (2, 6), #"{"type":"QueryUpdated","queryId":1,"value":{"page":[{"_id":"c"}],"continueCursor":"c3","isDone":true}}"#))
+		// A later result does not move the pinned end.
+		d.feed(transition((2, 6), (2, 7), #"{"type":"QueryUpdated","queryId":0,"value":{"page":[{"_id":"a"}],"continueCursor":"c2","isDone":false}}"#))
 		d.sm.connectionLost(reason: "x")
 		d.connect()
 		let m = try #require(d.last("tinyvex/modifyQuerySet"))
 		let adds = m["params"]?["modifications"]?.arrayValue ?? []
 		#expect(adds.count == 2)
 		#expect(adds.first?["args"]?["endCursor"] == "c2")
-		#expect(adds.last?["args"]?["endCursor"] == nil, "a page that was done pins the end of the index")
+		#expect(adds.last?["args"]?["endCursor"] == "c3", "a page that was done keeps the end of the index")
+		#expect(adds.first?["args"]?["cursor"] == .null && adds.last?["args"]?["cursor"] == "c2")
 	}
 
 	@Test func providerCallsAnsweredAndRenewed() throws {

@@ -11,9 +11,10 @@ struct LocalQuery: Sendable {
 	/// Subscribers sharing this query.
 	var subscribers: Int
 	/// For a live `db/paginate` page without `endCursor`: the end its
-	/// first result reached, passed as `endCursor` when the page is
-	/// re-added after a reconnect (nil: not known yet, or the page was
-	/// done and pins the end of the index).
+	/// first result reached (its `continueCursor`; for a page that was
+	/// done, the end of the index, which keeps taking documents added
+	/// after it), passed as `endCursor` when the page is re-added after
+	/// a reconnect.  Nil until that first result.
 	var pinnedEnd: String?
 
 	/// The args to send in an Add: the page's pinned end added.

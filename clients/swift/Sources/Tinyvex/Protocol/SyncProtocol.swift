@@ -402,8 +402,10 @@ struct SyncProtocol: Sendable {
 		let changes = try remote.apply(t) { localSet.query($0)?.udfPath }
 		maxObservedTs = max(maxObservedTs, remote.version.ts)
 		for c in changes {
+			// A live page keeps the end its first result reached (the end
+			// of the index when that result was done).
 			if let q = local.query(c.queryId), q.udfPath == "db/paginate", q.args["endCursor"] == nil,
-			    case .value(let v, _) = c.result, v["isDone"]?.boolValue == false,
+			    q.pinnedEnd == nil, case .value(let v, _) = c.result,
 			    let end = v["continueCursor"]?.stringValue {
 				local.pin(queryId: c.queryId, end: end)
 			}
