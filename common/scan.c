@@ -142,6 +142,16 @@ note_interval(struct readset *rs, const struct scan_range *r, int complete,
 		    r->hilen, r->hi == NULL);
 }
 
+/* The key of the document just returned, for a caller that asked. */
+static void
+note_last(const struct scan_range *r, const struct buf *key)
+{
+	if (r->last_key == NULL)
+		return;
+	buf_reset(r->last_key);
+	buf_add(r->last_key, key->data, key->len);
+}
+
 static void
 bind_range(sqlite3_stmt *s, const struct scan_range *r, const void *lo,
     size_t lolen, const void *hi, size_t hilen)
@@ -207,6 +217,7 @@ scan_current(struct store *st, const struct scan_range *r, scan_cb cb,
 		stmt_done(d);
 		if (cbrc == -1)
 			goto fail;
+		note_last(r, &last);
 		n++;
 		if (cbrc == 1 || (r->limit > 0 && n >= r->limit)) {
 			complete = 0;
@@ -285,6 +296,7 @@ scan_log(struct store *st, const struct scan_range *r, scan_cb cb,
 			stmt_done(d);
 			if (cbrc == -1)
 				goto fail;
+			note_last(r, &last);
 			n++;
 			if (cbrc == 1 || (r->limit > 0 && n >= r->limit)) {
 				complete = 0;

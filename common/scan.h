@@ -68,6 +68,8 @@ struct scan_range {
 	int		 desc;		/* walk from hi down */
 	int64_t		 limit;		/* stop after this many; 0 none */
 	int64_t		 read_ts;	/* SCAN_CURRENT or a past ts */
+	struct buf	*last_key;	/* NULL, or gets the key of the
+					   last document returned */
 };
 
 /*

@@ -148,6 +148,8 @@ static const char *stmt_sql[ST_COUNT] = {
 	[ST_LOG_DOC_EXACT] =
 	    "SELECT json_value, deleted FROM documents"
 	    " WHERE id = ?1 AND ts = ?2",
+	[ST_CUR_IDX_COUNT] =
+	    "SELECT count(*) FROM current_indexes WHERE index_id = ?1",
 };
 
 static void

@@ -91,6 +91,7 @@ enum store_stmt {
 	ST_LOG_IDX_DESC,
 	ST_LOG_SINCE,
 	ST_LOG_DOC_EXACT,
+	ST_CUR_IDX_COUNT,
 	ST_COUNT
 };
 

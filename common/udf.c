@@ -18,6 +18,8 @@ static const struct {
 } udf_table[] = {
 	{ "db/get",	UDF_GET },
 	{ "db/query",	UDF_QUERY },
+	{ "db/paginate", UDF_PAGINATE },
+	{ "db/tables",	UDF_TABLES },
 	{ "db/insert",	UDF_INSERT },
 	{ "db/patch",	UDF_PATCH },
 	{ "db/replace",	UDF_REPLACE },
@@ -39,7 +41,8 @@ udf_lookup(const char *path)
 int
 udf_is_query(enum udf_kind k)
 {
-	return k == UDF_GET || k == UDF_QUERY;
+	return k == UDF_GET || k == UDF_QUERY || k == UDF_PAGINATE ||
+	    k == UDF_TABLES;
 }
 
 int
@@ -147,8 +150,8 @@ run_get(struct store *st, const cJSON *args, int64_t read_ts,
  * prefix of the fields in order; then at most one lower and one upper
  * bound on the next field.
  */
-static int
-build_range(const struct store_index *ix, const cJSON *range,
+int
+udf_range(const struct store_index *ix, const cJSON *range,
     struct buf *lo, struct buf *hi, int *hi_open, struct tv_error *err)
 {
 	const cJSON	*item, *f, *op, *v, *lower = NULL, *upper = NULL;
@@ -310,7 +313,7 @@ run_query(struct store *st, const cJSON *args, int64_t read_ts,
 		    (long long)ix->created_ts);
 	buf_init(&lo);
 	buf_init(&hi);
-	if (build_range(ix, json_get(args, "range"), &lo, &hi, &hi_open,
+	if (udf_range(ix, json_get(args, "range"), &lo, &hi, &hi_open,
 	    err) == -1)
 		goto done;
 	memset(&r, 0, sizeof(r));
@@ -360,6 +363,10 @@ udf_run_query(struct store *st, const char *udf_path, const cJSON *args,
 		return run_get(st, args, read_ts, out, rs, err);
 	case UDF_QUERY:
 		return run_query(st, args, read_ts, max_rows, out, rs, err);
+	case UDF_PAGINATE:
+		return paginate_run(st, args, read_ts, max_rows, out, rs, err);
+	case UDF_TABLES:
+		return tables_run(st, args, read_ts, out, rs, err);
 	default:
 		return tv_seterr(err, TV_NOT_FOUND, "no query function "
 		    "\"%.128s\"", udf_path);

@@ -23,6 +23,8 @@ enum udf_kind {
 	UDF_NONE = 0,
 	UDF_GET,
 	UDF_QUERY,
+	UDF_PAGINATE,
+	UDF_TABLES,
 	UDF_INSERT,
 	UDF_PATCH,
 	UDF_REPLACE,
@@ -57,6 +59,31 @@ int		 udf_run_query(struct store *, const char *udf_path,
 int		 udf_check_members(const cJSON *args,
 		    const char *const *allowed, struct tv_error *err);
 const char	*udf_arg_table(const cJSON *args, struct tv_error *err);
+
+/*
+ * The key interval [lo, hi) of index ix that a range (DESIGN §3: eq on a
+ * prefix of the fields, then at most one lower and one upper bound on
+ * the next) selects; *hi_open set when it has no upper end.  0, or -1
+ * with err (ValidationError).
+ */
+int		 udf_range(const struct store_index *ix, const cJSON *range,
+		    struct buf *lo, struct buf *hi, int *hi_open,
+		    struct tv_error *err);
+
+/* paginate.c: db/paginate, as udf_run_query. */
+int		 paginate_run(struct store *, const cJSON *args,
+		    int64_t read_ts, int64_t max_rows, struct buf *out,
+		    struct readset *rs, struct tv_error *err);
+/*
+ * The continueCursor of a db/paginate result as paginate_run wrote it
+ * (value, len bytes), appended to out; 0, or -1 when value is not one.
+ */
+int		 paginate_continue_cursor(const char *value, size_t len,
+		    struct buf *out);
+
+/* tables.c: db/tables, as udf_run_query. */
+int		 tables_run(struct store *, const cJSON *args, int64_t read_ts,
+		    struct buf *out, struct readset *rs, struct tv_error *err);
 
 /* Set err to code with a printf-style message; returns -1. */
 int		 tv_seterr(struct tv_error *, int code, const char *fmt, ...)

@@ -266,6 +266,8 @@ void	 session_tick(struct session *, int64_t now);
 void	 rpc_message(struct session *, const char *text, size_t len);
 void	 rpc_error_text(struct buf *, const char *id, int code,
 	    const char *message, const char *outcome);
+void	 rpc_error_data_text(struct buf *, const char *id, int code,
+	    const char *message, const char *name, const char *value);
 void	 rpc_result_text(struct buf *, const char *id, const char *result,
 	    size_t len);
 void	 rpc_mutation_done(struct upreq *, int64_t ts, int code,
@@ -305,6 +307,11 @@ void	 query_shutdown(struct gateway *);
 int	 query_oneshot(struct gateway *, const char *udf_path,
 	    const cJSON *args, int64_t read_ts, struct buf *out,
 	    int64_t *ts, struct tv_error *);
+void	 query_exec_rekey(struct gateway *, struct exec *,
+	    const cJSON *args);
+
+/* pages.c */
+void	 pages_pin(struct gateway *, struct exec *);
 
 /* upstream.c */
 void	 upstream_start(struct gateway *);

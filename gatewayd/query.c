@@ -379,6 +379,28 @@ query_exec_release(struct gateway *gw, struct exec *ex)
 	free(ex);
 }
 
+/*
+ * Key ex under (its udfPath, args) from now on.  Another execution may
+ * already hold that key: both stay, with equal results.
+ */
+void
+query_exec_rekey(struct gateway *gw, struct exec *ex, const cJSON *args)
+{
+	struct buf	 key;
+
+	buf_init(&key);
+	buf_adds(&key, ex->udf_path);
+	buf_addc(&key, '\0');
+	json_print_canonical(&key, args);
+	exec_hash_remove(gw, ex);
+	free(ex->key);
+	ex->keylen = key.len;
+	ex->key = buf_steal(&key, NULL);
+	ex->udf_path = ex->key;
+	ex->hash = json_hash(ex->key, ex->keylen);
+	exec_hash_insert(gw, ex);
+}
+
 /* Rerun one execution at the current read transaction. */
 static void
 exec_run(struct gateway *gw, struct exec *ex)
@@ -443,6 +465,7 @@ exec_run(struct gateway *gw, struct exec *ex)
 		buf_free(&out);
 	ex->runs++;
 	gw->stats.reruns++;
+	pages_pin(gw, ex);
 }
 
 struct logctx {

@@ -59,6 +59,13 @@ void
 rpc_error_text(struct buf *b, const char *id, int code, const char *message,
     const char *outcome)
 {
+	rpc_error_data_text(b, id, code, message, "outcome", outcome);
+}
+
+void
+rpc_error_data_text(struct buf *b, const char *id, int code,
+    const char *message, const char *name, const char *value)
+{
 	buf_adds(b, "{\"jsonrpc\":\"2.0\",\"id\":");
 	buf_adds(b, id != NULL ? id : "null");
 	buf_adds(b, ",\"error\":{\"code\":");
@@ -68,9 +75,11 @@ rpc_error_text(struct buf *b, const char *id, int code, const char *message,
 	buf_adds(b, ",\"data\":{\"kind\":\"");
 	buf_adds(b, tv_kind(code));
 	buf_addc(b, '"');
-	if (outcome != NULL) {
-		buf_adds(b, ",\"outcome\":\"");
-		buf_adds(b, outcome);
+	if (value != NULL) {
+		buf_adds(b, ",\"");
+		buf_adds(b, name);
+		buf_adds(b, "\":\"");
+		buf_adds(b, value);
 		buf_addc(b, '"');
 	}
 	buf_adds(b, "}}}");
@@ -156,6 +165,24 @@ reply_error(struct rpc_call *c, int code, const char *fmt, ...)
 	va_end(ap);
 	buf_init(&b);
 	rpc_error_text(&b, c->id, code, msg, NULL);
+	len = b.len;
+	rpc_answer(c->s, c->batch, c->slot, 0, 0, buf_steal(&b, NULL), len);
+}
+
+/* A function's error, with its data.reason when it has one. */
+static void
+reply_tv_error(struct rpc_call *c, const struct tv_error *err)
+{
+	struct buf	 b;
+	size_t		 len;
+
+	if (c->id == NULL) {
+		rpc_answer(c->s, c->batch, c->slot, 0, 0, NULL, 0);
+		return;
+	}
+	buf_init(&b);
+	rpc_error_data_text(&b, c->id, err->code, err->message, "reason",
+	    err->reason);
 	len = b.len;
 	rpc_answer(c->s, c->batch, c->slot, 0, 0, buf_steal(&b, NULL), len);
 }
@@ -660,7 +687,7 @@ m_query(struct rpc_call *c)
 	    empty, read_ts, &out, &at, &err) == -1) {
 		cJSON_Delete(empty);
 		buf_free(&out);
-		reply_error(c, err.code, "%s", err.message);
+		reply_tv_error(c, &err);
 		return;
 	}
 	cJSON_Delete(empty);

@@ -255,6 +255,14 @@ add_failure(struct buf *b, const struct tv_error *e)
 	buf_adds(b, tv_kind(e->code));
 	buf_adds(b, "\",\"message\":");
 	json_print_string(b, e->message, strlen(e->message));
+	if (e->reason != NULL) {
+		buf_adds(b, ",\"data\":{\"kind\":\"");
+		buf_adds(b, tv_kind(e->code));
+		buf_adds(b, "\",\"reason\":\"");
+		buf_adds(b, e->reason);
+		buf_addc(b, '"');
+		buf_addc(b, '}');
+	}
 	buf_addc(b, '}');
 }
 

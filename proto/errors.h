@@ -30,8 +30,9 @@ enum tv_code {
 
 /* An error as it travels: code, and a message for people. */
 struct tv_error {
-	int	 code;			/* enum tv_code */
-	char	 message[TV_ERRMSG_MAX];
+	int		 code;			/* enum tv_code */
+	char		 message[TV_ERRMSG_MAX];
+	const char	*reason;	/* data.reason: a static string, or NULL */
 };
 
 static inline const char *
