@@ -75,7 +75,7 @@ tables_run(struct store *st, const cJSON *args, int64_t read_ts,
 	const struct store_table	*t;
 	const struct store_index	*ix, *by_id;
 	int64_t				 n;
-	size_t				 i, j, k;
+	size_t				 i, j, k, nix;
 
 	if (udf_check_members(args, allowed, err) == -1)
 		return -1;
@@ -100,9 +100,11 @@ tables_run(struct store *st, const cJSON *args, int64_t read_ts,
 		buf_adds(out, ",\"documents\":");
 		buf_add_i64(out, n);
 		buf_adds(out, ",\"indexes\":[");
-		for (j = 0; j < t->nindexes; j++) {
+		for (j = 0, nix = 0; j < t->nindexes; j++) {
 			ix = t->indexes[j];
-			if (j > 0)
+			if (read_ts != SCAN_CURRENT && read_ts < ix->created_ts)
+				continue;	/* not there yet at read_ts */
+			if (nix++ > 0)
 				buf_addc(out, ',');
 			buf_adds(out, "{\"name\":");
 			json_print_string(out, ix->name, strlen(ix->name));
