@@ -147,12 +147,14 @@ async def main(st):
             res = await w.mutate("db/delete", {"table": "items", "id": victim})
             counts["delete"] += 1
         elif r < 0.9:
+            # A k no document had: every write changes a page.
+            k = rng.randrange(1000) + (step + 1) / 10000
             res = await w.mutate("db/patch", {"table": "items", "id": rng.choice(ids),
-                                              "set": {"k": rng.randrange(1000)}})
+                                              "set": {"k": k}})
             counts["move"] += 1
         else:
             res = await w.mutate("db/patch", {"table": "items", "id": rng.choice(ids),
-                                              "set": {"v": -step}})
+                                              "set": {"v": -step - 1}})
             counts["field"] += 1
         for h in (asc, desc):
             if not await h.c.wait(lambda: h.c.version["ts"] >= res["ts"], 10):
