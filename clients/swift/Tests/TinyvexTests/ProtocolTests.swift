@@ -250,6 +250,38 @@ struct ProtocolTests {
 		#expect(d.fatal != nil)
 	}
 
+	@Test func resumedEqualValueIsNotAChange() {
+		var d = Driver()
+		d.connect()
+		_ = d.sm.subscribe(udfPath: "db/query", args: ["table": "a"])
+		_ = d.sm.subscribe(udfPath: "db/query", args: ["table": "b"])
+		d.take()
+		d.feed(transition((0, 0), (1, 5), #"{"type":"QueryUpdated","queryId":0,"value":[{"_id":"x"}]},{"type":"QueryUpdated","queryId":1,"value":[]}"#))
+		#expect(d.changes.count == 2)
+		d.sm.connectionLost(reason: "x")
+		d.connect()
+		// Without "resume" the server sends values again: only a different
+		// one is news.
+		d.feed(transition((0, 0), (1, 6), #"{"type":"QueryUpdated","queryId":0,"value":[{"_id":"x"}]},{"type":"QueryUpdated","queryId":1,"value":[{"_id":"y"}]}"#))
+		#expect(d.changes.count == 3)
+		#expect(d.changes.last?.queryId == 1)
+		// On the same connection an update is always news.
+		d.feed(transition((1, 6), (1, 7), #"{"type":"QueryUpdated","queryId":0,"value":[{"_id":"x"}]}"#))
+		#expect(d.changes.count == 4)
+	}
+
+	@Test func changesBeforeABadModificationAreDelivered() {
+		var d = Driver()
+		d.connect()
+		_ = d.sm.subscribe(udfPath: "db/query", args: ["table": "a"])
+		_ = d.sm.subscribe(udfPath: "db/query", args: ["table": "b"])
+		d.take()
+		d.feed(transition((0, 0), (1, 5), #"{"type":"QueryUpdated","queryId":0,"value":[],"hash":"h0"},{"type":"QueryDiff","queryId":1,"ops":[]}"#))
+		#expect(d.fatal != nil)
+		// Its hash would be named on resume: the subscriber must have seen it.
+		#expect(d.changes.map(\.queryId) == [0])
+	}
+
 	@Test func mutationsResentActionsLost() throws {
 		var d = Driver()
 		d.connect()

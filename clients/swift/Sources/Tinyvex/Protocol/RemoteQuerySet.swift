@@ -79,10 +79,14 @@ struct RemoteQuerySet: Sendable {
 	/// Applies one transition's params.  `udfPath` names a query's
 	/// function (to read its diffs); a query it does not know is one the
 	/// app has removed since, and its result is dropped.  Returns the
-	/// changes to deliver; throws on a broken sequence or a malformed
-	/// modification (the caller resumes on a new connection).
-	mutating func apply(_ t: JSONValue,
-	    udfPath: (Int) -> String?) throws(TinyvexError) -> [QueryChange] {
+	/// changes to deliver in `changes`; throws on a broken sequence or a
+	/// malformed modification (the caller resumes on a new connection),
+	/// after which `changes` still holds those applied before it: their
+	/// hashes are the ones a resume names, so they must be delivered.
+	/// A value re-sent after a reconnect that equals the one held is not
+	/// a change.
+	mutating func apply(_ t: JSONValue, udfPath: (Int) -> String?,
+	    into changes: inout [QueryChange]) throws(TinyvexError) {
 		let start = try StateVersion(wire: t["startVersion"])
 		let end = try StateVersion(wire: t["endVersion"])
 		guard start == version else {
@@ -95,7 +99,6 @@ struct RemoteQuerySet: Sendable {
 		guard let mods = t["modifications"]?.arrayValue else {
 			throw TinyvexError.invalidResponse("transition without modifications")
 		}
-		var changes: [QueryChange] = []
 		for m in mods {
 			guard let type = m["type"]?.stringValue, let q = m["queryId"]?.intValue else {
 				throw TinyvexError.invalidResponse("bad modification \(m.jsonText.prefix(200))")
@@ -106,7 +109,13 @@ struct RemoteQuerySet: Sendable {
 				guard let v = m["value"] else {
 					throw TinyvexError.invalidResponse("QueryUpdated without value")
 				}
-				set(q, .value(v, hash: m["hash"]?.stringValue), known: path != nil)
+				let h = m["hash"]?.stringValue
+				if !held.contains(q), case .value(let old, let oldHash)? = results[q],
+				    (h != nil && h == oldHash) || old == v {
+					set(q, .value(old, hash: h ?? oldHash), known: path != nil)
+					continue
+				}
+				set(q, .value(v, hash: h), known: path != nil)
 			case "QueryFailed":
 				guard let e = m["error"] else {
 					throw TinyvexError.invalidResponse("QueryFailed without error")
@@ -144,7 +153,6 @@ struct RemoteQuerySet: Sendable {
 			}
 		}
 		version = end
-		return changes
 	}
 
 	private mutating func set(_ q: Int, _ r: QueryResult, known: Bool) {

@@ -399,7 +399,13 @@ struct SyncProtocol: Sendable {
 			throw TinyvexError.invalidResponse("transition before the connect answer")
 		}
 		let localSet = local
-		let changes = try remote.apply(t) { localSet.query($0)?.udfPath }
+		var changes: [QueryChange] = []
+		var failure: TinyvexError?
+		do {
+			try remote.apply(t, udfPath: { localSet.query($0)?.udfPath }, into: &changes)
+		} catch {
+			failure = error
+		}
 		maxObservedTs = max(maxObservedTs, remote.version.ts)
 		for c in changes {
 			// A live page keeps the end its first result reached (the end
@@ -410,6 +416,9 @@ struct SyncProtocol: Sendable {
 				local.pin(queryId: c.queryId, end: end)
 			}
 			events.append(.queryChanged(c))
+		}
+		if let failure {
+			throw failure
 		}
 	}
 
