@@ -54,7 +54,7 @@ final class Stack: @unchecked Sendable {
 			args += ["-f", c]
 		}
 		writer = try spawn(Stack.build + "/writerd/writerd", args, log: "writerd")
-		guard wait(10, { FileManager.default.fileExists(atPath: self.dir + "/control.sock") }) else {
+		guard wait(30, { FileManager.default.fileExists(atPath: self.dir + "/control.sock") }) else {
 			throw StackError(description: "writerd did not start (\(dir))")
 		}
 		try startGateway()
@@ -68,7 +68,7 @@ final class Stack: @unchecked Sendable {
 		}
 		let p = try spawn(Stack.build + "/gatewayd/gatewayd", args, log: "gatewayd")
 		lock.withLock { gateway = p }
-		guard wait(10, { Stack.health(self.port)?.contains("\"writer\":true") == true }) else {
+		guard wait(30, { Stack.health(self.port)?.contains("\"writer\":true") == true }) else {
 			throw StackError(description: "gatewayd did not start (\(dir))")
 		}
 	}
@@ -81,7 +81,7 @@ final class Stack: @unchecked Sendable {
 		}
 		let p = try spawn(Stack.build + "/gatewayd/gatewayd", args, log: "gatewayd-\(port)")
 		lock.withLock { extras.append(p) }
-		guard wait(10, { Stack.health(port)?.contains("\"writer\":true") == true }) else {
+		guard wait(30, { Stack.health(port)?.contains("\"writer\":true") == true }) else {
 			throw StackError(description: "gatewayd on \(port) did not start (\(dir))")
 		}
 	}
