@@ -184,6 +184,31 @@ struct LiveTests {
 		}
 	}
 
+	@Test func tokenOnTheUpgradeAndInConnect() async throws {
+		let token = "swift-client-token-0123456789"
+		let path = FileManager.default.temporaryDirectory
+		    .appendingPathComponent("tinyvex-swift-token-\(UUID().uuidString)").path
+		try token.write(toFile: path, atomically: true, encoding: .utf8)
+		defer { try? FileManager.default.removeItem(atPath: path) }
+		try await withStack(conf: "token_file \(path)\n") { st in
+			let good = st.client(TinyvexOptions(token: token))
+			let bad = st.client(TinyvexOptions(token: "not-the-token-0123456789"))
+			defer {
+				good.close()
+				bad.close()
+			}
+			let _: String = try await good.mutation("db/insert", args: Insert(table: "a", doc: NewMessage(text: "in")))
+			let states = Collector(bad.connectionStates)
+			#expect(await states.wait {
+				$0.contains {
+					if case .disconnected(let reason, _) = $0 { return reason.contains("403") }
+					return false
+				}
+			})
+			#expect(bad.connectionState != .connected)
+		}
+	}
+
 	@Test func deadConnectionDetected() async throws {
 		try await withStack { st in
 			let c = st.client(TinyvexOptions(livenessTimeout: 2))
