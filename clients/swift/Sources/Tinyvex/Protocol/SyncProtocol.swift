@@ -5,13 +5,14 @@
 // comes in as an argument.  So it can be driven by recorded frames in a
 // test exactly as the socket manager drives it.
 //
-// What it keeps: the local query set (what the app wants), the remote
-// query set (what the server sent, version-checked), the chunk
-// reassembly of the current transition, and the requests in flight:
-// mutations by requestId (resent after a reconnect, retried on
-// Unavailable/Overloaded until a deadline), actions (never resent: lost
-// with their connection), provider registrations (renewed on every
-// connection) and one-shot queries.
+// What it keeps, each in a file of its own: the local query set (what
+// the app wants), the remote query set (what the server sent,
+// version-checked, diffs and QueryUnchanged applied), the chunk
+// reassembly of the current transition, and the request manager
+// (mutations by requestId, resent and retried; actions, never resent;
+// one-shot queries and provide calls).  Here: the connection's phases,
+// the resume after a connect (re-adds with knownHash, provider renewal,
+// resends), dispatch of frames in, and provider calls.
 
 /// What the protocol tells the client to do for the app.
 enum ProtocolEvent: Sendable {
@@ -58,11 +59,6 @@ struct ProtocolConfig: Sendable {
 }
 
 struct SyncProtocol: Sendable {
-	/// First delay of a mutation retry (seconds), doubled per attempt.
-	static let retryBase = 0.1
-	/// Longest delay between mutation retries (seconds).
-	static let retryCap = 10.0
-
 	enum Phase: Sendable, Equatable {
 		case disconnected
 		case awaitingConnect(rpcId: Int)
@@ -70,42 +66,12 @@ struct SyncProtocol: Sendable {
 		case closed
 	}
 
-	private enum Pending: Sendable {
-		case connect
-		case modify(added: [Int], resume: Bool)
-		case mutation(Int)
-		case action(Int)
-		case call(Int)
-		case provide([String])
-	}
-
-	private struct Mutation: Sendable {
-		let udfPath: String
-		let args: JSONValue
-		let requestId: String
-		var firstSent: Double?
-		var attempts = 0
-		var rpcId: Int?
-		var waitingRetry = false
-	}
-
-	private struct Call: Sendable {
-		let method: String
-		let params: JSONValue
-		var rpcId: Int?
-	}
-
 	let config: ProtocolConfig
 	private(set) var phase = Phase.disconnected
 	private(set) var local = LocalQuerySet()
 	private(set) var remote = RemoteQuerySet()
 	private var chunks = ChunkAssembler()
-	private var nextRpcId = 1
-	private var pending: [Int: Pending] = [:]
-	private var mutations: [Int: Mutation] = [:]
-	private var actions: [Int: Call] = [:]
-	/// One-shot queries and provide calls, resent after a reconnect.
-	private var calls: [Int: Call] = [:]
+	private var requests = RequestManager()
 	/// Functions this client provides, renewed on every connection.
 	private(set) var provided: [String] = []
 	/// Provider calls running on the current connection.
@@ -135,8 +101,8 @@ struct SyncProtocol: Sendable {
 		return (outbox, events)
 	}
 
-	var mutationsInFlight: Int { mutations.count }
-	var actionsInFlight: Int { actions.count }
+	var mutationsInFlight: Int { requests.mutationCount }
+	var actionsInFlight: Int { requests.actionCount }
 
 	// MARK: connection
 
@@ -177,15 +143,7 @@ struct SyncProtocol: Sendable {
 		remote.reset()
 		chunks.reset()
 		local.version = 0
-		pending = [:]
-		for k in mutations.keys {
-			mutations[k]?.rpcId = nil
-		}
-		for k in calls.keys {
-			calls[k]?.rpcId = nil
-		}
-		for (k, a) in actions.sorted(by: { $0.key < $1.key }) where a.rpcId != nil {
-			actions[k] = nil
+		for k in requests.connectionLost() {
 			events.append(.answered(key: k, .failure(.connectionLost(outcomeUnknown: true))))
 		}
 		for c in running.sorted() {
@@ -197,15 +155,9 @@ struct SyncProtocol: Sendable {
 	/// The client is closed: everything waiting fails with `.closed`.
 	mutating func close() {
 		phase = .closed
-		var keys = Array(mutations.keys) + Array(actions.keys) + Array(calls.keys)
-		keys.sort()
-		for k in keys {
+		for k in requests.closeAll() {
 			events.append(.answered(key: k, .failure(.closed)))
 		}
-		mutations = [:]
-		actions = [:]
-		calls = [:]
-		pending = [:]
 		for c in running.sorted() {
 			events.append(.cancelAction(callKey: c))
 		}
@@ -242,19 +194,20 @@ struct SyncProtocol: Sendable {
 			events.append(.answered(key: key, .failure(.closed)))
 			return
 		}
-		mutations[key] = Mutation(udfPath: udfPath, args: args, requestId: "r\(key)")
-		if phase == .ready {
-			sendMutation(key, now: now)
+		tick(now: now)
+		requests.addMutation(key: key, udfPath: udfPath, args: args)
+		if phase == .ready, let f = requests.sendMutation(key, now: lastNow) {
+			outbox.append(f)
 		}
 	}
 
 	/// A retry of mutation `key` is due (after a `.retry` event).
 	mutating func retry(key: Int, now: Double) {
-		guard phase == .ready, let m = mutations[key], m.waitingRetry else {
+		tick(now: now)
+		guard phase == .ready, let f = requests.retryMutation(key, now: lastNow) else {
 			return
 		}
-		mutations[key]?.waitingRetry = false
-		sendMutation(key, now: now)
+		outbox.append(f)
 	}
 
 	mutating func action(key: Int, udfPath: String, args: JSONValue) {
@@ -262,10 +215,10 @@ struct SyncProtocol: Sendable {
 			events.append(.answered(key: key, .failure(.closed)))
 			return
 		}
-		actions[key] = Call(method: "tinyvex/action",
-		    params: ["udfPath": .string(udfPath), "args": args])
-		if phase == .ready {
-			sendAction(key)
+		requests.addAction(key: key, RequestManager.Call(method: "tinyvex/action",
+		    params: ["udfPath": .string(udfPath), "args": args]))
+		if phase == .ready, let f = requests.sendAction(key) {
+			outbox.append(f)
 		}
 	}
 
@@ -343,7 +296,7 @@ struct SyncProtocol: Sendable {
 			}
 			throw TinyvexError.invalidResponse("answer without a known id")
 		}
-		guard let what = pending.removeValue(forKey: id) else {
+		guard let what = requests.answered(id) else {
 			return
 		}
 		let result: Result<JSONValue, TinyvexError>
@@ -422,7 +375,7 @@ struct SyncProtocol: Sendable {
 		}
 	}
 
-	private mutating func answered(_ what: Pending, id: Int,
+	private mutating func answered(_ what: PendingRequest, id: Int,
 	    _ result: Result<JSONValue, TinyvexError>) throws(TinyvexError) {
 		switch what {
 		case .connect:
@@ -454,26 +407,23 @@ struct SyncProtocol: Sendable {
 				throw TinyvexError.invalidResponse("modifyQuerySet refused: \(e)")
 			}
 		case .mutation(let key):
-			guard var m = mutations[key] else {
-				return
+			switch result {
+			case .failure(let e):
+				if let delay = requests.mutationFailed(key, e, now: lastNow, deadline: config.mutationDeadline) {
+					events.append(.retry(key: key, after: delay))
+					return
+				}
+			case .success:
+				guard requests.finishMutation(key) else {
+					return
+				}
 			}
-			if case .failure(let e) = result, e.code == -32008 || e.code == -32007,
-			    let first = m.firstSent, first + config.mutationDeadline > lastNow {
-				m.rpcId = nil
-				m.waitingRetry = true
-				m.attempts += 1
-				mutations[key] = m
-				let delay = min(Self.retryCap, Self.retryBase * Double(1 << min(m.attempts - 1, 16)))
-				events.append(.retry(key: key, after: delay))
-				return
-			}
-			mutations[key] = nil
 			events.append(.answered(key: key, result))
 		case .action(let key):
-			actions[key] = nil
+			requests.finishAction(key)
 			events.append(.answered(key: key, result))
 		case .call(let key):
-			if let c = calls.removeValue(forKey: key), c.method == "tinyvex/provide",
+			if let c = requests.finishCall(key), c.method == "tinyvex/provide",
 			    case .success = result {
 				provided(c.params["functions"]?.arrayValue?.compactMap { $0.stringValue } ?? [])
 			}
@@ -503,16 +453,7 @@ struct SyncProtocol: Sendable {
 		if !provided.isEmpty {
 			send("tinyvex/provide", ["functions": .array(provided.map { .string($0) })], .provide(provided))
 		}
-		for k in mutations.keys.sorted() {
-			mutations[k]?.waitingRetry = false
-			sendMutation(k, now: lastNow)
-		}
-		for k in actions.keys.sorted() {
-			sendAction(k)
-		}
-		for k in calls.keys.sorted() {
-			sendCall(k)
-		}
+		outbox += requests.resend(now: lastNow)
 	}
 
 	/// Advances the clock the retry deadline is measured on.
@@ -523,13 +464,9 @@ struct SyncProtocol: Sendable {
 	// MARK: frames out
 
 	@discardableResult
-	private mutating func send(_ method: String, _ params: JSONValue, _ what: Pending) -> Int {
-		let id = nextRpcId
-		nextRpcId += 1
-		pending[id] = what
-		let msg: JSONValue = ["jsonrpc": "2.0", "id": .number(Double(id)), "method": .string(method),
-		    "params": params]
-		outbox.append(msg.jsonText)
+	private mutating func send(_ method: String, _ params: JSONValue, _ what: PendingRequest) -> Int {
+		let (id, text) = requests.frame(method, params, what)
+		outbox.append(text)
 		return id
 	}
 
@@ -550,44 +487,15 @@ struct SyncProtocol: Sendable {
 		    .modify(added: added, resume: resume))
 	}
 
-	private mutating func sendMutation(_ key: Int, now: Double) {
-		tick(now: now)
-		guard var m = mutations[key] else {
-			return
-		}
-		if m.firstSent == nil {
-			m.firstSent = lastNow
-		}
-		m.rpcId = send("tinyvex/mutation", ["udfPath": .string(m.udfPath), "args": m.args,
-		    "requestId": .string(m.requestId)], .mutation(key))
-		mutations[key] = m
-	}
-
-	private mutating func sendAction(_ key: Int) {
-		guard let a = actions[key], a.rpcId == nil else {
-			return
-		}
-		let id = send(a.method, a.params, .action(key))
-		actions[key]?.rpcId = id
-	}
-
 	private mutating func call(key: Int, method: String, params: JSONValue) {
 		guard phase != .closed else {
 			events.append(.answered(key: key, .failure(.closed)))
 			return
 		}
-		calls[key] = Call(method: method, params: params)
-		if phase == .ready {
-			sendCall(key)
+		requests.addCall(key: key, RequestManager.Call(method: method, params: params))
+		if phase == .ready, let f = requests.sendCall(key) {
+			outbox.append(f)
 		}
-	}
-
-	private mutating func sendCall(_ key: Int) {
-		guard let c = calls[key], c.rpcId == nil else {
-			return
-		}
-		let id = send(c.method, c.params, .call(key))
-		calls[key]?.rpcId = id
 	}
 
 	/// A provide call answered: its functions are renewed from now on.
