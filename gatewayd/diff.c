@@ -11,7 +11,8 @@
  *
  * Memory: an execution keeps, beside its value, the latest diff's text
  * (freed when the next result comes) and a 23-byte hash.  The previous
- * value is parsed again when the next result is diffed, not kept parsed.
+ * value is not kept parsed: the diff scans both texts for the documents'
+ * spans and ids, and parses only the documents whose text changed.
  */
 #include <sys/types.h>
 
@@ -64,10 +65,135 @@ diff_hash(const char *value, size_t len, char out[DIFF_HASH_LEN + 1])
 	out[o] = '\0';
 }
 
+/*
+ * Scanning.  A result is the gateway's own JSON text: documents as stored,
+ * joined.  The diff walks it without building a tree, to find each
+ * document's span and its _id; only the documents whose text changed are
+ * parsed.  The scanner still fails closed: anything it does not follow
+ * makes the result one no diff expresses.
+ */
+struct span {
+	const char	*p;
+	size_t		 len;
+};
+
+static const char *
+skip_ws(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* p at '"': past the closing quote, or NULL. */
+static const char *
+skip_string(const char *p, const char *e)
+{
+	for (p++; p < e; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* p at the start of a value: past its end, or NULL. */
+static const char *
+skip_value(const char *p, const char *e)
+{
+	int	 depth = 0;
+
+	if (p >= e)
+		return NULL;
+	if (*p == '"')
+		return skip_string(p, e);
+	if (*p != '{' && *p != '[') {
+		while (p < e && *p != ',' && *p != ']' && *p != '}' &&
+		    *p != ' ' && *p != '\n' && *p != '\t' && *p != '\r')
+			p++;
+		return p;
+	}
+	for (; p < e; p++) {
+		if (*p == '"') {
+			if ((p = skip_string(p, e)) == NULL)
+				return NULL;
+			p--;
+		} else if (*p == '{' || *p == '[')
+			depth++;
+		else if ((*p == '}' || *p == ']') && --depth == 0)
+			return p + 1;
+	}
+	return NULL;
+}
+
+/*
+ * The members of the object at span v, one call each: *pos starts at 0;
+ * returns 1 with the key token (quotes included) and the value, 0 at the
+ * end, -1 when it is no object.
+ */
+static int
+next_member(struct span v, size_t *pos, struct span *key, struct span *val)
+{
+	const char	*e = v.p + v.len, *p = v.p + *pos, *q;
+
+	if (*pos == 0) {
+		p = skip_ws(v.p, e);
+		if (p >= e || *p != '{')
+			return -1;
+		p++;
+	}
+	p = skip_ws(p, e);
+	if (p < e && *p == ',')
+		p = skip_ws(p + 1, e);
+	if (p < e && *p == '}')
+		return 0;
+	if (p >= e || *p != '"' || (q = skip_string(p, e)) == NULL)
+		return -1;
+	key->p = p;
+	key->len = (size_t)(q - p);
+	p = skip_ws(q, e);
+	if (p >= e || *p != ':')
+		return -1;
+	p = skip_ws(p + 1, e);
+	if ((q = skip_value(p, e)) == NULL)
+		return -1;
+	val->p = p;
+	val->len = (size_t)(q - p);
+	*pos = (size_t)(q - v.p);
+	return 1;
+}
+
+static int
+span_eq(struct span a, struct span b)
+{
+	return a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
+}
+
+static int
+span_is(struct span a, const char *token)
+{
+	return a.len == strlen(token) && memcmp(a.p, token, a.len) == 0;
+}
+
+/* The member named by token (quotes included) of object v. */
+static int
+member(struct span v, const char *token, struct span *val)
+{
+	struct span	 k;
+	size_t		 pos = 0;
+	int		 r;
+
+	while ((r = next_member(v, &pos, &k, val)) == 1)
+		if (span_is(k, token))
+			return 1;
+	return r;
+}
+
 /* One element of a document array, with its _id. */
 struct delem {
-	const cJSON	*doc;
-	const char	*id;
+	struct span	 doc;		/* its text */
+	struct span	 id;		/* the _id token, quotes included */
 	size_t		 pos;		/* index in its array */
 	ssize_t		 match;		/* index in the other array, -1 none */
 	int		 keep;		/* stays in place (old side) */
@@ -77,40 +203,62 @@ static int
 delem_cmp(const void *a, const void *b)
 {
 	const struct delem *const	*x = a, *const *y = b;
+	size_t				 n = (*x)->id.len < (*y)->id.len ?
+					    (*x)->id.len : (*y)->id.len;
+	int				 c = memcmp((*x)->id.p, (*y)->id.p, n);
 
-	return strcmp((*x)->id, (*y)->id);
+	if (c != 0)
+		return c;
+	return (*x)->id.len < (*y)->id.len ? -1 : (*x)->id.len > (*y)->id.len;
 }
 
 /*
- * The elements of an array of documents, and a copy of their pointers
- * sorted by _id.  -1 when an element is no object with a string _id, or
- * two share one.
+ * The elements of the array of documents at span arr, and their pointers
+ * sorted by _id.  -1 when it is no array, an element is no object with a
+ * string _id, or two share one.
  */
 static int
-delems(const cJSON *arr, struct delem **out, struct delem ***sorted,
+delems(struct span arr, struct delem **out, struct delem ***sorted,
     size_t *n)
 {
-	struct delem	*e;
-	struct delem	**s;
-	const cJSON	*d, *id;
-	size_t		 i = 0, cnt = (size_t)cJSON_GetArraySize(arr);
+	struct delem	*e = NULL, **s = NULL;
+	struct span	 id;
+	const char	*p = arr.p, *end = arr.p + arr.len, *q;
+	size_t		 cnt = 0, cap = 0, i;
 
-	e = xcalloc(cnt + 1, sizeof(*e));
-	s = xcalloc(cnt + 1, sizeof(*s));
-	cJSON_ArrayForEach(d, arr) {
-		id = json_get(d, "_id");
-		if (!cJSON_IsString(id))
+	p = skip_ws(p, end);
+	if (p >= end || *p != '[')
+		return -1;
+	p = skip_ws(p + 1, end);
+	while (p < end && *p != ']') {
+		if ((q = skip_value(p, end)) == NULL)
 			goto fail;
-		e[i].doc = d;
-		e[i].id = id->valuestring;
-		e[i].pos = i;
-		e[i].match = -1;
-		s[i] = &e[i];
-		i++;
+		if (cnt == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			e = xreallocarray(e, cap, sizeof(*e));
+		}
+		memset(&e[cnt], 0, sizeof(e[cnt]));
+		e[cnt].doc.p = p;
+		e[cnt].doc.len = (size_t)(q - p);
+		if (member(e[cnt].doc, "\"_id\"", &id) != 1 || id.len < 2 ||
+		    id.p[0] != '"')
+			goto fail;
+		e[cnt].id = id;
+		e[cnt].pos = cnt;
+		e[cnt].match = -1;
+		cnt++;
+		p = skip_ws(q, end);
+		if (p < end && *p == ',')
+			p = skip_ws(p + 1, end);
 	}
+	if (p >= end)
+		goto fail;
+	s = xcalloc(cnt + 1, sizeof(*s));
+	for (i = 0; i < cnt; i++)
+		s[i] = &e[i];
 	qsort(s, cnt, sizeof(*s), delem_cmp);
 	for (i = 1; i < cnt; i++)
-		if (strcmp(s[i - 1]->id, s[i]->id) == 0)
+		if (span_eq(s[i - 1]->id, s[i]->id))
 			goto fail;
 	*out = e;
 	*sorted = s;
@@ -123,14 +271,14 @@ fail:
 }
 
 static struct delem *
-delem_find(struct delem **sorted, size_t n, const char *id)
+delem_find(struct delem **sorted, size_t n, const struct delem *key)
 {
 	size_t	 lo = 0, hi = n, mid;
 	int	 c;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if ((c = strcmp(id, sorted[mid]->id)) == 0)
+		if ((c = delem_cmp(&key, &sorted[mid])) == 0)
 			return sorted[mid];
 		if (c < 0)
 			hi = mid;
@@ -151,18 +299,28 @@ sep(struct buf *b, int *n)
 /*
  * The update op that turns document o into n, top-level fields only:
  * set, unset, and append for a string field whose new value starts with
- * its old one.  Writes nothing and returns 0 when they are equal; with id
- * NULL the op has no id (db/get).
+ * its old one.  Writes nothing and returns 0 when they are equal, 1 when
+ * it wrote the op, -1 when a text is no object; with id NULL the op has
+ * no id (db/get).
  */
 static int
-diff_doc(struct buf *ops, int *nops, const cJSON *o, const cJSON *n,
-    const char *id)
+diff_doc(struct buf *ops, int *nops, struct span ot, struct span nt,
+    const struct span *id)
 {
 	struct buf	 set, unset, app, a, b;
+	cJSON		*o, *n;
 	const cJSON	*f, *of;
+	enum json_err	 jerr;
 	size_t		 ol;
-	int		 nset = 0, nunset = 0, napp = 0, changed = 0;
+	int		 nset = 0, nunset = 0, napp = 0, rc = 0;
 
+	o = json_parse(ot.p, ot.len, DIFF_MAX_DEPTH, &jerr);
+	n = json_parse(nt.p, nt.len, DIFF_MAX_DEPTH, &jerr);
+	if (!cJSON_IsObject(o) || !cJSON_IsObject(n)) {
+		cJSON_Delete(o);
+		cJSON_Delete(n);
+		return -1;
+	}
 	buf_init(&set);
 	buf_init(&unset);
 	buf_init(&app);
@@ -204,12 +362,12 @@ diff_doc(struct buf *ops, int *nops, const cJSON *o, const cJSON *n,
 		json_print_string(&unset, of->string, strlen(of->string));
 	}
 	if (nset + nunset + napp > 0) {
-		changed = 1;
+		rc = 1;
 		sep(ops, nops);
 		buf_adds(ops, "{\"op\":\"update\"");
 		if (id != NULL) {
 			buf_adds(ops, ",\"id\":");
-			json_print_string(ops, id, strlen(id));
+			buf_add(ops, id->p, id->len);
 		}
 		if (nset > 0) {
 			buf_adds(ops, ",\"set\":{");
@@ -233,7 +391,9 @@ diff_doc(struct buf *ops, int *nops, const cJSON *o, const cJSON *n,
 	buf_free(&app);
 	buf_free(&a);
 	buf_free(&b);
-	return changed;
+	cJSON_Delete(o);
+	cJSON_Delete(n);
+	return rc;
 }
 
 /*
@@ -272,9 +432,12 @@ mark_kept(struct delem *oe, size_t on)
 	free(prev);
 }
 
-/* The ops that turn document array o into n; -1 when ids do not allow. */
+/*
+ * The ops that turn the document array o into n; -1 when ids do not
+ * allow.  A document whose text did not change is not parsed.
+ */
 static int
-diff_array(struct buf *ops, const cJSON *o, const cJSON *n)
+diff_array(struct buf *ops, struct span o, struct span n)
 {
 	struct delem	*oe = NULL, *ne = NULL, *m;
 	struct delem	**os = NULL, **ns = NULL;
@@ -284,7 +447,7 @@ diff_array(struct buf *ops, const cJSON *o, const cJSON *n)
 	if (delems(o, &oe, &os, &on) == -1 || delems(n, &ne, &ns, &nn) == -1)
 		goto done;
 	for (i = 0; i < on; i++) {
-		if ((m = delem_find(ns, nn, oe[i].id)) == NULL)
+		if ((m = delem_find(ns, nn, &oe[i])) == NULL)
 			continue;
 		oe[i].match = (ssize_t)m->pos;
 		m->match = (ssize_t)i;
@@ -297,7 +460,7 @@ diff_array(struct buf *ops, const cJSON *o, const cJSON *n)
 			continue;
 		sep(ops, &nops);
 		buf_adds(ops, "{\"op\":\"remove\",\"id\":");
-		json_print_string(ops, oe[i].id, strlen(oe[i].id));
+		buf_add(ops, oe[i].id.p, oe[i].id.len);
 		buf_addc(ops, '}');
 	}
 	/*
@@ -311,14 +474,18 @@ diff_array(struct buf *ops, const cJSON *o, const cJSON *n)
 		buf_adds(ops, "{\"op\":\"insert\",\"at\":");
 		buf_add_u64(ops, i);
 		buf_adds(ops, ",\"doc\":");
-		json_print(ops, ne[i].doc);
+		buf_add(ops, ne[i].doc.p, ne[i].doc.len);
 		buf_addc(ops, '}');
 	}
-	/* The kept documents that changed. */
-	for (i = 0; i < nn; i++)
-		if (ne[i].match >= 0 && oe[ne[i].match].keep)
-			diff_doc(ops, &nops, oe[ne[i].match].doc, ne[i].doc,
-			    ne[i].id);
+	/* The kept documents whose text changed. */
+	for (i = 0; i < nn; i++) {
+		if (ne[i].match < 0 || !oe[ne[i].match].keep ||
+		    span_eq(oe[ne[i].match].doc, ne[i].doc))
+			continue;
+		if (diff_doc(ops, &nops, oe[ne[i].match].doc, ne[i].doc,
+		    &ne[i].id) == -1)
+			goto done;
+	}
 	buf_addc(ops, ']');
 	rc = 0;
 done:
@@ -329,12 +496,18 @@ done:
 	return rc;
 }
 
-/* A db/paginate result: an object with a page array and no _id. */
+/* The member of object v whose key token is key. */
 static int
-is_page(const cJSON *v)
+member_span(struct span v, struct span key, struct span *val)
 {
-	return cJSON_IsObject(v) && json_get(v, "_id") == NULL &&
-	    cJSON_IsArray(json_get(v, "page"));
+	struct span	 k;
+	size_t		 pos = 0;
+	int		 r;
+
+	while ((r = next_member(v, &pos, &k, val)) == 1)
+		if (span_eq(k, key))
+			return 1;
+	return r;
 }
 
 /*
@@ -342,39 +515,31 @@ is_page(const cJSON *v)
  * the fields object; -1 when o has a member n lacks (fields cannot drop).
  */
 static int
-diff_fields(struct buf *out, const cJSON *o, const cJSON *n)
+diff_fields(struct buf *out, struct span o, struct span n)
 {
-	struct buf	 a, b;
-	const cJSON	*f, *of;
-	int		 nf = 0;
+	struct span	 k, v, ov;
+	size_t		 pos = 0;
+	int		 nf = 0, r;
 
-	cJSON_ArrayForEach(of, o)
-		if (json_get(n, of->string) == NULL)
+	while ((r = next_member(o, &pos, &k, &ov)) == 1)
+		if (member_span(n, k, &v) != 1)
 			return -1;
-	buf_init(&a);
-	buf_init(&b);
-	cJSON_ArrayForEach(f, n) {
-		if (strcmp(f->string, "page") == 0)
+	if (r == -1)
+		return -1;
+	pos = 0;
+	while ((r = next_member(n, &pos, &k, &v)) == 1) {
+		if (span_is(k, "\"page\""))
 			continue;
-		buf_reset(&a);
-		json_print(&a, f);
-		if ((of = json_get(o, f->string)) != NULL) {
-			buf_reset(&b);
-			json_print(&b, of);
-			if (a.len == b.len && memcmp(a.data, b.data,
-			    a.len) == 0)
-				continue;
-		}
+		if (member_span(o, k, &ov) == 1 && span_eq(ov, v))
+			continue;
 		buf_adds(out, nf++ == 0 ? ",\"fields\":{" : ",");
-		json_print_string(out, f->string, strlen(f->string));
+		buf_add(out, k.p, k.len);
 		buf_addc(out, ':');
-		buf_add(out, a.data, a.len);
+		buf_add(out, v.p, v.len);
 	}
 	if (nf > 0)
 		buf_addc(out, '}');
-	buf_free(&a);
-	buf_free(&b);
-	return 0;
+	return r;
 }
 
 /*
@@ -383,32 +548,40 @@ diff_fields(struct buf *out, const cJSON *o, const cJSON *n)
  * members changed, ,"fields":{...}.  0 with out filled (appended to), or
  * -1 when no diff can express the change (a change to or from null, a
  * change of shape, documents without unique ids); out is then unchanged.
+ * An array of documents is a db/query result; an object with an _id a
+ * db/get result; an object without one whose page is an array a
+ * db/paginate result.
  */
 int
 diff_results(const char *old, size_t oldlen, const char *new, size_t newlen,
     struct buf *out)
 {
-	cJSON		*o = NULL, *n = NULL;
-	enum json_err	 jerr;
+	struct span	 o = { old, oldlen }, n = { new, newlen }, op, np, id;
+	const char	*ob = skip_ws(old, old + oldlen);
+	const char	*nb = skip_ws(new, new + newlen);
 	size_t		 start = out->len;
-	int		 nops = 0, rc = -1;
+	int		 oi, ni, nops = 0, rc = -1;
 
-	if ((o = json_parse(old, oldlen, DIFF_MAX_DEPTH, &jerr)) == NULL ||
-	    (n = json_parse(new, newlen, DIFF_MAX_DEPTH, &jerr)) == NULL)
+	if (ob >= old + oldlen || nb >= new + newlen)
 		goto done;
 	buf_adds(out, "\"ops\":");
-	if (cJSON_IsArray(o) && cJSON_IsArray(n))
+	if (*ob == '[' && *nb == '[')
 		rc = diff_array(out, o, n);
-	else if (is_page(o) && is_page(n)) {
-		if ((rc = diff_array(out, json_get(o, "page"),
-		    json_get(n, "page"))) == 0)
+	else if (*ob == '{' && *nb == '{') {
+		oi = member(o, "\"_id\"", &id);
+		ni = member(n, "\"_id\"", &id);
+		if (oi == 1 && ni == 1) {
+			buf_addc(out, '[');
+			if (diff_doc(out, &nops, o, n, NULL) != -1) {
+				buf_addc(out, ']');
+				rc = 0;
+			}
+		} else if (oi == 0 && ni == 0 &&
+		    member(o, "\"page\"", &op) == 1 &&
+		    member(n, "\"page\"", &np) == 1 &&
+		    op.p[0] == '[' && np.p[0] == '[' &&
+		    (rc = diff_array(out, op, np)) == 0)
 			rc = diff_fields(out, o, n);
-	} else if (cJSON_IsObject(o) && cJSON_IsObject(n) &&
-	    !is_page(o) && !is_page(n)) {
-		buf_addc(out, '[');
-		diff_doc(out, &nops, o, n, NULL);
-		buf_addc(out, ']');
-		rc = 0;
 	}
 done:
 	if (rc == -1) {
@@ -416,8 +589,6 @@ done:
 		if (out->data != NULL)
 			out->data[start] = '\0';
 	}
-	cJSON_Delete(o);
-	cJSON_Delete(n);
 	return rc;
 }
 
