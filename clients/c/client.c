@@ -1451,6 +1451,8 @@ bev_read(struct bufferevent *bev, void *arg)
 	char		 msg[96];
 
 	(void)bev;
+	/* Any byte counts as a sign of life, WebSocket pings too. */
+	ctx->last_frame = mono_us();
 	if (!ctx->upgraded) {
 		rc = tvx_ws_response(bufferevent_get_input(ctx->bev), ctx->key,
 		    &why, &status);
@@ -1473,7 +1475,7 @@ bev_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 		ctx->upgraded = 1;
-		ctx->last_frame = mono_us();
+		ctx->stats.connections++;
 		send_connect(ctx);
 	}
 	pump(ctx);
@@ -1534,7 +1536,6 @@ conn_start(struct tvx_ctx *ctx)
 
 	if (ctx->state == TVX_CLOSED || ctx->hook != NULL)
 		return;
-	ctx->stats.connections++;
 	ctx->gen++;
 	ctx->broken = 0;
 	ctx->upgraded = 0;

@@ -140,7 +140,7 @@ enum tvx_state	 tvx_state(struct tvx_ctx *);
 const char	*tvx_session_id(struct tvx_ctx *);
 
 struct tvx_stats {
-	uint64_t	 connections;	/* connections opened */
+	uint64_t	 connections;	/* connections opened (upgraded) */
 	uint64_t	 reconnects;	/* connections lost */
 	uint64_t	 mutations;	/* mutations in flight */
 	uint64_t	 actions;	/* actions in flight */
