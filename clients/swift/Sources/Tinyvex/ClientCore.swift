@@ -265,9 +265,10 @@ final class ClientCore: @unchecked Sendable {
 	}
 
 	/// For tests: what the protocol layer holds and has done.
-	var inspect: (localQueries: Int, features: [String], diffs: Int, unchanged: Int) {
+	var inspect: (localQueries: Int, features: [String], diffs: Int, unchanged: Int, chunked: Int) {
 		lock.withLock {
-			(sm.local.queries.count, sm.features, sm.remote.diffsApplied, sm.remote.unchangedTaken)
+			(sm.local.queries.count, sm.features, sm.remote.diffsApplied, sm.remote.unchangedTaken,
+			    sm.chunkedTransitions)
 		}
 	}
 

@@ -209,6 +209,29 @@ struct LiveTests {
 		}
 	}
 
+	@Test func mutationRetriedWhileTheWriterIsDown() async throws {
+		try await withStack { st in
+			let c = st.client()
+			defer { c.close() }
+			let s = Collector(c.subscribe(to: "db/query", args: Query(table: "w"), yielding: [Message].self))
+			let _: String = try await c.mutation("db/insert", args: Insert(table: "w", doc: NewMessage(text: "1")))
+			st.killWriter()
+			#expect(await eventually { Stack.health(st.port)?.contains("\"writer\":false") == true })
+			// Answered Unavailable while the writer is away: the library
+			// retries with the same requestId until it is back.
+			let m = Task { () async throws(TinyvexError) -> String in
+				try await c.mutation("db/insert", args: Insert(table: "w", doc: NewMessage(text: "2")))
+			}
+			try await Task.sleep(nanoseconds: 500_000_000)
+			#expect(c.stats.mutationsInFlight == 1)
+			try st.startWriter()
+			let id = try await m.value
+			#expect(!id.isEmpty)
+			#expect(await s.wait { (try? $0.last?.get())?.map(\.text) == ["1", "2"] })
+			#expect(c.stats.mutationsInFlight == 0)
+		}
+	}
+
 	@Test func deadConnectionDetected() async throws {
 		try await withStack { st in
 			let c = st.client(TinyvexOptions(livenessTimeout: 2))
@@ -245,6 +268,7 @@ struct LiveTests {
 			// A batch commits at one ts: its documents are in id order.
 			#expect(docs.map { $0.n ?? -1 }.sorted() == (0..<30).map(Double.init))
 			#expect(docs.allSatisfy { $0.text == big })
+			#expect(c.core.inspect.chunked >= 1, "the result came in chunks")
 		}
 	}
 

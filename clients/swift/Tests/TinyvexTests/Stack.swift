@@ -44,20 +44,37 @@ final class Stack: @unchecked Sendable {
 			try conf.write(toFile: path, atomically: true, encoding: .utf8)
 			self.conf = path
 		}
-		var args = ["-d", "-r", dir]
 		if let schema {
 			let path = dir + "/schema.json"
 			try schema.write(toFile: path, atomically: true, encoding: .utf8)
-			args += ["-s", path]
+			writerArgs += ["-s", path]
 		}
 		if let c = self.conf {
-			args += ["-f", c]
+			writerArgs += ["-f", c]
 		}
-		writer = try spawn(Stack.build + "/writerd/writerd", args, log: "writerd")
+		try startWriter()
+		try startGateway()
+	}
+
+	private var writerArgs: [String] = []
+
+	/// Starts (or restarts) writerd.
+	func startWriter() throws {
+		try? FileManager.default.removeItem(atPath: dir + "/control.sock")
+		let p = try spawn(Stack.build + "/writerd/writerd", ["-d", "-r", dir] + writerArgs, log: "writerd")
+		lock.withLock { writer = p }
 		guard wait(30, { FileManager.default.fileExists(atPath: self.dir + "/control.sock") }) else {
 			throw StackError(description: "writerd did not start (\(dir))")
 		}
-		try startGateway()
+	}
+
+	func killWriter() {
+		let p = lock.withLock { () -> Daemon? in
+			let p = writer
+			writer = nil
+			return p
+		}
+		p?.stop(SIGKILL)
 	}
 
 	/// Starts (or restarts) gatewayd on this stack's port.

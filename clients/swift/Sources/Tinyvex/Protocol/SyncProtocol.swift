@@ -83,6 +83,8 @@ struct SyncProtocol: Sendable {
 	/// Highest ts seen from any server.
 	private(set) var maxObservedTs: Int64 = 0
 	private(set) var features: [String] = []
+	/// Transitions that came in chunks, for tests and stats.
+	private(set) var chunkedTransitions = 0
 
 	/// Frames to send, in order.
 	var outbox: [String] = []
@@ -322,6 +324,7 @@ struct SyncProtocol: Sendable {
 			try transition(p)
 		case "tinyvex/transitionChunk":
 			if let text = try chunks.add(p) {
+				chunkedTransitions += 1
 				try transition(try JSONValue(parsing: text))
 			}
 		case "tinyvex/ping":
