@@ -122,8 +122,13 @@ public final class TinyvexPagination<T: Decodable & Sendable>: AsyncSequence, @u
 			pages = []
 			return all
 		}
-		for p in all {
-			core.unsubscribe(queryId: p.queryId, key: p.key)
+		// Not synchronously: this may run (from deinit, or the stream's
+		// end) inside the client's lock.
+		let core = self.core
+		Task.detached {
+			for p in all where p.queryId >= 0 {
+				core.unsubscribe(queryId: p.queryId, key: p.key)
+			}
 		}
 		cont.finish()
 	}

@@ -85,6 +85,10 @@ struct LivePaginationTests {
 			let _: String = try await writer.mutation("db/insert", args: Insert(table: "p", doc: NewMessage(text: "tail")))
 			#expect(await Self.settled(page, reader))
 			#expect(page.results.last?.text == "tail")
+			// Cancelling removes every page's query.
+			#expect(reader.core.inspect.localQueries >= 5)
+			page.cancel()
+			#expect(await eventually { reader.core.inspect.localQueries == 0 })
 		}
 	}
 
