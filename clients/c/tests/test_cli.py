@@ -407,6 +407,32 @@ async def export_import(st, url):
         st2.cleanup()
 
 
+def token():
+    """A gateway that requires a token: -t and TINYVEX_TOKEN give it."""
+    tok = "c-client-token-0123456789"
+    path = os.path.join(TMP, "token")
+    with open(path, "w") as f:
+        f.write(tok + "\n")
+    st3 = tvtest.Stack(conf="token_file %s\n" % path)
+    try:
+        st3.start_writer()
+        st3.start_gateway()
+        url = st3.url()
+        r = tv(url, "query", "db/query", '{"table":"t"}', timeout=30)
+        check(r.returncode == 1 and "Unauthorized" in r.stderr,
+              "token: refused without it")
+        r = subprocess.run([TINYVEX, "-u", url, "-t", tok, "query", "db/query",
+                            '{"table":"t"}'], capture_output=True, text=True,
+                           timeout=60, env=ENV)
+        check(r.returncode == 0 and r.stdout.strip() == "[]", "token: -t")
+        r = subprocess.run([TINYVEX, "-u", url, "query", "db/query", '{"table":"t"}'],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(ENV, TINYVEX_TOKEN=tok))
+        check(r.returncode == 0 and r.stdout.strip() == "[]", "token: TINYVEX_TOKEN")
+    finally:
+        st3.cleanup()
+
+
 async def main(st):
     url = st.url()
     bad_args(url)
@@ -414,6 +440,7 @@ async def main(st):
     await watch(st, url)
     await provide(st, url)
     await export_import(st, st.url())
+    token()
     for args, err in san_reports[:3]:
         print("  %r:\n%s" % (args, err))
     check(not san_reports, "no sanitizer reports from tinyvex (%d)" % len(san_reports))
