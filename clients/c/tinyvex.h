@@ -75,7 +75,7 @@ enum tvx_state {
 	TVX_CONNECTING,		/* socket, upgrade or tinyvex/connect under way */
 	TVX_CONNECTED,		/* connect answered; requests flow */
 	TVX_DISCONNECTED,	/* lost; a retry is scheduled */
-	TVX_CLOSED,		/* tvx_close was called; nothing more happens */
+	TVX_CLOSED,		/* being freed: nothing more happens */
 };
 
 /*

@@ -217,7 +217,7 @@ async def provide(st, url):
                     texts.append(d["text"])
         c._transition = seen
         r = None
-        for _ in range(100):
+        for _ in range(300):
             try:
                 r = await c.call("tinyvex/action", {"udfPath": "demo/stream",
                                                     "args": {"q": "hi"}}, timeout=60)
@@ -231,7 +231,7 @@ async def provide(st, url):
         check(texts == ["", "Hello", "Hello,", "Hello,world", "Hello,world!"],
               "provide: the answer streamed token by token before the reply (%r)" % texts)
         err = None
-        for _ in range(100):
+        for _ in range(300):
             try:
                 await c.call("tinyvex/action", {"udfPath": "demo/fail", "args": {}})
             except RpcError as e:
@@ -376,7 +376,7 @@ async def export_import(st, url):
               "import run twice adds nothing")
 
         # An import killed halfway, then run again.
-        n = 6000
+        n = 9000
         jl = os.path.join(TMP, "big.jsonl")
         with open(jl, "w") as f:
             for i in range(n):
