@@ -64,7 +64,7 @@ struct tvx_sub {
 	tvx_update_cb		*cb;
 	void			*arg;
 	int			 pending;	/* cached value still to give */
-	int			 dead;		/* unsubscribed; swept by kick */
+	int			 dead;		/* unsubscribed; kick sweeps */
 };
 
 struct tvx_query {
@@ -139,7 +139,7 @@ struct tvx_ctx {
 	char			*token;
 	char			*provider_token;
 	char			*session_id;
-	char			 rid_prefix[17];	/* of default requestIds */
+	char			 rid_prefix[17];	/* default requestIds' */
 	struct event_base	*base;
 	int			 own_base;
 	tvx_state_cb		*on_state;
@@ -155,7 +155,7 @@ struct tvx_ctx {
 	char			 key[25];	/* Sec-WebSocket-Key */
 	int			 upgraded;
 	int			 in_proceed;	/* inside tvx_ws_proceed */
-	int			 broken;	/* drop once out of the ws layer */
+	int			 broken;	/* drop after the ws layer */
 	char			 broken_why[128];
 	struct tvx_reader	 reader;
 	struct event		*retry_ev;	/* next connection attempt */
@@ -400,8 +400,10 @@ value_text(struct tvx_ctx *ctx, struct tvx_query *q)
 		if ((q->failed = calloc(1, sizeof(*q->failed))) != NULL) {
 			q->failed->code = TVX_ERR_CLIENT;
 			q->failed->kind = strdup("TooLarge");
-			q->failed->message = strdup("value over max_transition");
-			if (q->failed->kind == NULL || q->failed->message == NULL) {
+			q->failed->message =
+			    strdup("value over max_transition");
+			if (q->failed->kind == NULL ||
+			    q->failed->message == NULL) {
 				held_error_free(q->failed);
 				q->failed = NULL;
 			}
@@ -481,8 +483,8 @@ qs_sync(struct tvx_ctx *ctx)
 			tvx_buf_adds(&p, ",\"udfPath\":");
 			tvx_json_string(&p, q->udf, strlen(q->udf));
 			tvx_buf_adds(&p, ",\"args\":");
-			tvx_buf_adds(&p, q->readd_args != NULL && q->value != NULL ?
-			    q->readd_args : q->args);
+			tvx_buf_adds(&p, q->readd_args != NULL &&
+			    q->value != NULL ? q->readd_args : q->args);
 			if (q->value != NULL && q->hash != NULL) {
 				tvx_buf_adds(&p, ",\"knownHash\":");
 				tvx_json_string(&p, q->hash, strlen(q->hash));

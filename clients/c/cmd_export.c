@@ -254,7 +254,8 @@ export_page(struct export *ex)
 	tvx_buf_i64(&a, EXPORT_PAGE);
 	if (ex->phase != PAGE_FIRST) {
 		tvx_buf_adds(&a, ",\"range\":[[\"_creationTime\",");
-		tvx_buf_adds(&a, ex->phase == PAGE_SAME ? "\"eq\"," : "\"gt\",");
+		tvx_buf_adds(&a, ex->phase == PAGE_SAME ? "\"eq\"," :
+		    "\"gt\",");
 		tvx_json_number(&a, ex->last_ct);
 		tvx_buf_addc(&a, ']');
 		if (ex->phase == PAGE_SAME) {
@@ -336,7 +337,8 @@ on_tables(struct tvx_ctx *ctx, void *arg, const char *value, int64_t ts,
 			    (ex->tables[ex->ntables++] =
 			    strdup(name->valuestring)) == NULL) {
 				cJSON_Delete(v);
-				export_fail(ex, "bad table name from db/tables");
+				export_fail(ex, "bad table name from "
+				    "db/tables");
 				return;
 			}
 		}

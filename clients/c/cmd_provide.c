@@ -114,7 +114,8 @@ pipe_read(struct bufferevent *bev, void *arg)
 	struct job	*j = arg;
 	struct evbuffer	*in = bufferevent_get_input(bev);
 	struct tvx_buf	*b = bev == j->out ? &j->outb : &j->errb;
-	size_t		 max = bev == j->out ? PROVIDE_MAX_OUT : PROVIDE_MAX_ERR;
+	size_t		 max = bev == j->out ? PROVIDE_MAX_OUT :
+			    PROVIDE_MAX_ERR;
 	size_t		 n = evbuffer_get_length(in), take;
 	char		 tmp[4096];
 

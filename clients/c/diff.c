@@ -159,7 +159,8 @@ tvx_diff_apply(cJSON **value, const cJSON *mod, const char **why)
 
 	ops = tvx_json_get(mod, "ops");
 	fields = tvx_json_get(mod, "fields");
-	if (!cJSON_IsArray(ops) || (fields != NULL && !cJSON_IsObject(fields))) {
+	if (!cJSON_IsArray(ops) ||
+	    (fields != NULL && !cJSON_IsObject(fields))) {
 		*why = "malformed QueryDiff";
 		return -1;
 	}
@@ -195,7 +196,8 @@ tvx_diff_apply(cJSON **value, const cJSON *mod, const char **why)
 		op = cJSON_GetArrayItem(ops, 0);
 		if (cJSON_GetArraySize(ops) != 1 || fields != NULL ||
 		    !cJSON_IsString(tvx_json_get(op, "op")) ||
-		    strcmp(tvx_json_get(op, "op")->valuestring, "update") != 0 ||
+		    strcmp(tvx_json_get(op, "op")->valuestring,
+		    "update") != 0 ||
 		    tvx_json_get(op, "id") != NULL) {
 			*why = "a document's diff is not one update";
 			goto fail;

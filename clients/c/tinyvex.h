@@ -72,7 +72,7 @@ struct tvx_error {
 };
 
 enum tvx_state {
-	TVX_CONNECTING,		/* socket, upgrade or tinyvex/connect under way */
+	TVX_CONNECTING,		/* socket, upgrade, tinyvex/connect */
 	TVX_CONNECTED,		/* connect answered; requests flow */
 	TVX_DISCONNECTED,	/* lost; a retry is scheduled */
 	TVX_CLOSED,		/* being freed: nothing more happens */
@@ -112,7 +112,7 @@ struct tvx_config {
 	tvx_state_cb		*on_state;	/* or NULL */
 	void			*state_arg;
 	size_t			 max_message;	/* 0: TVX_DEFAULT_MAX_MESSAGE */
-	size_t			 max_transition; /* 0: TVX_DEFAULT_MAX_TRANSITION */
+	size_t			 max_transition; /* 0: the default */
 	int64_t			 mutation_deadline_us;	/* 0: 60 s */
 	int			 no_features;	/* 1: ask for no additions */
 };
@@ -147,7 +147,7 @@ struct tvx_stats {
 	uint64_t	 resent;	/* mutations resent after a loss */
 	uint64_t	 unchanged;	/* QueryUnchanged received */
 	uint64_t	 diffs;		/* QueryDiff applied */
-	uint64_t	 chunked;	/* transitions reassembled from chunks */
+	uint64_t	 chunked;	/* transitions joined from chunks */
 	int64_t		 max_ts;	/* highest ts seen */
 	int		 diff;		/* the server accepted "diff" */
 	int		 resume;	/* the server accepted "resume" */

@@ -29,18 +29,18 @@
 
 struct evbuffer;
 
-#define TVX_JSON_DEPTH		128	/* deepest JSON accepted from a server */
+#define TVX_JSON_DEPTH		128	/* deepest JSON accepted */
 #define TVX_MAX_HEAD		(16 * 1024)	/* upgrade answer head */
 #define TVX_MAX_CALLS		1024	/* provider calls held at once */
 #define TVX_MAX_CHUNK_PARTS	65536	/* totalParts of one transition */
 #define TVX_MAX_ID_BYTES	256	/* a JSON-RPC id echoed to the server */
-#define TVX_CONNECT_TIMEOUT_US	(10 * 1000000LL)  /* socket + upgrade + connect */
+#define TVX_CONNECT_TIMEOUT_US	(10 * 1000000LL)  /* socket to connect answer */
 #define TVX_IDLE_US		(45 * 1000000LL)  /* silence that means dead */
 #define TVX_BACKOFF_MIN_US	(100 * 1000LL)	/* first retry delay cap */
 #define TVX_BACKOFF_MAX_US	(10 * 1000000LL)  /* largest retry delay cap */
 #define TVX_MUTATION_DEADLINE_US (60 * 1000000LL)
 #define TVX_DEFAULT_CONCURRENCY	16	/* provider calls at once */
-#define TVX_OUT_HIGH		(4u * 1024 * 1024)	/* socket output bound */
+#define TVX_OUT_HIGH		(4u * 1024 * 1024) /* socket output bound */
 
 #ifndef TAILQ_FOREACH_SAFE
 #define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
