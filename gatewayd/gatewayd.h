@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "errors.h"
+#include "htab.h"
 #include "http.h"
 #include "listen.h"
 #include "scan.h"
@@ -50,8 +51,7 @@ struct exec {
 	TAILQ_ENTRY(exec)	 dirty_entry;	/* on the rerun list */
 	char			*key;		/* udfPath NUL canonical args */
 	size_t			 keylen;
-	uint64_t		 hash;		/* of key */
-	struct exec		*hnext;		/* hash chain */
+	struct hentry		 hent;		/* in exec_tab, by key */
 	const char		*udf_path;	/* the start of key */
 	struct readset		 rs;		/* what the last run read */
 	int			 ok;		/* last run succeeded */
@@ -197,10 +197,9 @@ struct gateway {
 	/* Shared executions and the invalidation index. */
 	struct execq		 execs;
 	size_t			 nexecs;
-	struct exec		**exec_hash;
-	size_t			 exec_hash_size;
+	struct htab		 exec_tab;	/* executions by key */
 	struct execq		 dirtyq;	/* to rerun */
-	struct ivindex		*ividx;		/* key → executions (query.c) */
+	struct htab		 ivtab;		/* key → executions (query.c) */
 	int64_t			 ts;		/* executions valid at this ts */
 	int64_t			 processed_ts;	/* invalidations applied to */
 	int64_t			 writer_ts;	/* newest ts writerd announced */

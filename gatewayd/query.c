@@ -28,109 +28,69 @@ struct ivent {
 	const struct readset_iv	*iv;
 };
 
+/*
+ * The executions with intervals of one index: the point intervals at one
+ * key, or (point 0) all the range intervals.  Its key in gw->ivtab is
+ * the index id, the point flag, then the point's key bytes.
+ */
 struct ivbucket {
-	struct ivbucket	*next;
-	uint64_t	 h;
-	int64_t		 index_id;
-	int		 point;		/* key is the point; else a range list */
-	unsigned char	*key;
+	struct hentry	 hent;
+	unsigned char	*key;		/* index id, point, key bytes */
 	size_t		 keylen;
 	struct ivent	*ents;
 	size_t		 n, cap;
 };
 
-/* The invalidation index, hung off the process context. */
-struct ivindex {
-	struct ivbucket	**b;
-	size_t		  size;		/* power of two */
-	size_t		  count;
-};
+#define IV_KEY_HEAD	(sizeof(int64_t) + 1)	/* index id, point */
 
-static struct ivindex *
-ivindex_of(struct gateway *gw)
+/* The key of a bucket in gw->ivtab, into out (IV_KEY_HEAD + keylen). */
+static void
+iv_key(unsigned char *out, int64_t index_id, int point, const void *key,
+    size_t keylen)
 {
-	if (gw->ividx == NULL)
-		gw->ividx = xcalloc(1, sizeof(*gw->ividx));
-	return gw->ividx;
-}
-
-static uint64_t
-iv_hash(int64_t index_id, int point, const void *key, size_t keylen)
-{
-	uint64_t	 h = json_hash(&index_id, sizeof(index_id));
-
-	h ^= (uint64_t)point * 0x9e3779b97f4a7c15ULL;
-	if (point)
-		h ^= json_hash(key, keylen) * 0xff51afd7ed558ccdULL;
-	return h;
+	memcpy(out, &index_id, sizeof(index_id));
+	out[sizeof(index_id)] = point != 0;
+	if (point && keylen > 0)
+		memcpy(out + IV_KEY_HEAD, key, keylen);
 }
 
 static struct ivbucket *
-iv_bucket(struct ivindex *x, int64_t index_id, int point, const void *key,
+iv_bucket(struct gateway *gw, int64_t index_id, int point, const void *key,
     size_t keylen, int create)
 {
-	struct ivbucket	*bk, **nb;
-	uint64_t	 h = iv_hash(index_id, point, key, keylen);
-	size_t		 i, slot;
+	struct ivbucket	*bk;
+	struct hentry	*e;
+	unsigned char	 small[IV_KEY_HEAD + 64], *k = small;
+	size_t		 klen = IV_KEY_HEAD + (point ? keylen : 0);
 
-	if (x->size == 0) {
-		if (!create)
-			return NULL;
-		x->size = 1024;
-		x->b = xcalloc(x->size, sizeof(*x->b));
+	if (klen > sizeof(small))
+		k = xmalloc(klen);
+	iv_key(k, index_id, point, key, keylen);
+	if ((e = htab_get(&gw->ivtab, k, klen)) != NULL) {
+		bk = HTAB_ELEM(e, struct ivbucket, hent);
+		goto done;
 	}
-	for (bk = x->b[h & (x->size - 1)]; bk != NULL; bk = bk->next)
-		if (bk->h == h && bk->index_id == index_id &&
-		    bk->point == point && (!point || (bk->keylen == keylen &&
-		    memcmp(bk->key, key, keylen) == 0)))
-			return bk;
+	bk = NULL;
 	if (!create)
-		return NULL;
-	if (x->count >= x->size) {
-		nb = xcalloc(x->size * 2, sizeof(*nb));
-		for (i = 0; i < x->size; i++) {
-			while ((bk = x->b[i]) != NULL) {
-				x->b[i] = bk->next;
-				slot = bk->h & (x->size * 2 - 1);
-				bk->next = nb[slot];
-				nb[slot] = bk;
-			}
-		}
-		free(x->b);
-		x->b = nb;
-		x->size *= 2;
-	}
+		goto done;
 	bk = xcalloc(1, sizeof(*bk));
-	bk->h = h;
-	bk->index_id = index_id;
-	bk->point = point;
-	if (point) {
-		bk->key = xmalloc(keylen == 0 ? 1 : keylen);
-		memcpy(bk->key, key, keylen);
-		bk->keylen = keylen;
-	}
-	slot = h & (x->size - 1);
-	bk->next = x->b[slot];
-	x->b[slot] = bk;
-	x->count++;
+	bk->key = xmalloc(klen);
+	memcpy(bk->key, k, klen);
+	bk->keylen = klen;
+	htab_insert_key(&gw->ivtab, &bk->hent, bk->key, klen);
+done:
+	if (k != small)
+		free(k);
 	return bk;
 }
 
 static void
-iv_bucket_free(struct ivindex *x, struct ivbucket *bk)
+iv_bucket_free(struct gateway *gw, struct ivbucket *bk)
 {
-	struct ivbucket	**pp;
-
-	for (pp = &x->b[bk->h & (x->size - 1)]; *pp != NULL;
-	    pp = &(*pp)->next)
-		if (*pp == bk) {
-			*pp = bk->next;
-			break;
-		}
+	htab_remove(&gw->ivtab, &bk->hent);
 	free(bk->key);
 	free(bk->ents);
 	free(bk);
-	x->count--;
 }
 
 /* A point interval [k, k + 0x00) holds exactly k. */
@@ -144,14 +104,13 @@ iv_is_point(const struct readset_iv *iv)
 static void
 exec_register(struct gateway *gw, struct exec *ex)
 {
-	struct ivindex	*x = ivindex_of(gw);
 	struct ivbucket	*bk;
 	size_t		 i;
 	int		 point;
 
 	for (i = 0; i < ex->rs.n; i++) {
 		point = iv_is_point(&ex->rs.iv[i]);
-		bk = iv_bucket(x, ex->rs.iv[i].index_id, point,
+		bk = iv_bucket(gw, ex->rs.iv[i].index_id, point,
 		    ex->rs.iv[i].lo, ex->rs.iv[i].lolen, 1);
 		if (bk->n == bk->cap) {
 			bk->cap = bk->cap == 0 ? 2 : bk->cap * 2;
@@ -167,12 +126,11 @@ exec_register(struct gateway *gw, struct exec *ex)
 static void
 exec_unregister(struct gateway *gw, struct exec *ex)
 {
-	struct ivindex	*x = ivindex_of(gw);
 	struct ivbucket	*bk;
 	size_t		 i, j;
 
 	for (i = 0; i < ex->rs.n; i++) {
-		bk = iv_bucket(x, ex->rs.iv[i].index_id,
+		bk = iv_bucket(gw, ex->rs.iv[i].index_id,
 		    iv_is_point(&ex->rs.iv[i]), ex->rs.iv[i].lo,
 		    ex->rs.iv[i].lolen, 0);
 		if (bk == NULL)
@@ -184,7 +142,7 @@ exec_unregister(struct gateway *gw, struct exec *ex)
 			}
 		}
 		if (bk->n == 0)
-			iv_bucket_free(x, bk);
+			iv_bucket_free(gw, bk);
 	}
 }
 
@@ -211,15 +169,14 @@ void
 query_invalidate_key(struct gateway *gw, int64_t index_id, const void *key,
     size_t keylen)
 {
-	struct ivindex		*x = ivindex_of(gw);
 	struct ivbucket		*bk;
 	const struct readset_iv	*iv;
 	size_t			 i;
 
-	if ((bk = iv_bucket(x, index_id, 1, key, keylen, 0)) != NULL)
+	if ((bk = iv_bucket(gw, index_id, 1, key, keylen, 0)) != NULL)
 		for (i = 0; i < bk->n; i++)
 			exec_mark(gw, bk->ents[i].ex);
-	if ((bk = iv_bucket(x, index_id, 0, NULL, 0, 0)) != NULL) {
+	if ((bk = iv_bucket(gw, index_id, 0, NULL, 0, 0)) != NULL) {
 		for (i = 0; i < bk->n; i++) {
 			iv = bk->ents[i].iv;
 			if (bytecmp(key, keylen, iv->lo, iv->lolen) >= 0 &&
@@ -235,58 +192,11 @@ query_invalidate_key(struct gateway *gw, int64_t index_id, const void *key,
 static struct exec *
 exec_lookup(struct gateway *gw, const char *key, size_t keylen, uint64_t h)
 {
-	struct exec	*ex;
+	struct hentry	*e;
 
-	if (gw->exec_hash_size == 0)
+	if ((e = htab_find(&gw->exec_tab, h, key, keylen)) == NULL)
 		return NULL;
-	for (ex = gw->exec_hash[h & (gw->exec_hash_size - 1)]; ex != NULL;
-	    ex = ex->hnext)
-		if (ex->hash == h && ex->keylen == keylen &&
-		    memcmp(ex->key, key, keylen) == 0)
-			return ex;
-	return NULL;
-}
-
-static void
-exec_hash_insert(struct gateway *gw, struct exec *ex)
-{
-	struct exec	**nh, *e;
-	size_t		  i, slot;
-
-	if (gw->exec_hash_size == 0) {
-		gw->exec_hash_size = 1024;
-		gw->exec_hash = xcalloc(gw->exec_hash_size, sizeof(*nh));
-	}
-	if (gw->nexecs >= gw->exec_hash_size) {
-		nh = xcalloc(gw->exec_hash_size * 2, sizeof(*nh));
-		for (i = 0; i < gw->exec_hash_size; i++) {
-			while ((e = gw->exec_hash[i]) != NULL) {
-				gw->exec_hash[i] = e->hnext;
-				slot = e->hash & (gw->exec_hash_size * 2 - 1);
-				e->hnext = nh[slot];
-				nh[slot] = e;
-			}
-		}
-		free(gw->exec_hash);
-		gw->exec_hash = nh;
-		gw->exec_hash_size *= 2;
-	}
-	slot = ex->hash & (gw->exec_hash_size - 1);
-	ex->hnext = gw->exec_hash[slot];
-	gw->exec_hash[slot] = ex;
-}
-
-static void
-exec_hash_remove(struct gateway *gw, struct exec *ex)
-{
-	struct exec	**pp;
-
-	for (pp = &gw->exec_hash[ex->hash & (gw->exec_hash_size - 1)];
-	    *pp != NULL; pp = &(*pp)->hnext)
-		if (*pp == ex) {
-			*pp = ex->hnext;
-			return;
-		}
+	return HTAB_ELEM(e, struct exec, hent);
 }
 
 /*
@@ -313,13 +223,15 @@ query_exec_get(struct gateway *gw, const char *udf_path, const cJSON *args)
 	ex = xcalloc(1, sizeof(*ex));
 	ex->keylen = key.len;
 	ex->key = buf_steal(&key, NULL);
-	ex->hash = h;
+	ex->hent.hash = h;
+	ex->hent.key = ex->key;
+	ex->hent.keylen = ex->keylen;
 	ex->udf_path = ex->key;
 	readset_init(&ex->rs);
 	ex->refs = 1;
 	TAILQ_INSERT_TAIL(&gw->execs, ex, entry);
 	gw->nexecs++;
-	exec_hash_insert(gw, ex);
+	htab_insert(&gw->exec_tab, &ex->hent);
 	exec_mark(gw, ex);
 	return ex;
 }
@@ -365,7 +277,7 @@ query_exec_release(struct gateway *gw, struct exec *ex)
 	if (--ex->refs > 0)
 		return;
 	exec_unregister(gw, ex);
-	exec_hash_remove(gw, ex);
+	htab_remove(&gw->exec_tab, &ex->hent);
 	if (ex->dirty)
 		TAILQ_REMOVE(&gw->dirtyq, ex, dirty_entry);
 	TAILQ_REMOVE(&gw->execs, ex, entry);
@@ -657,24 +569,11 @@ query_oneshot(struct gateway *gw, const char *udf_path, const cJSON *args,
 void
 query_shutdown(struct gateway *gw)
 {
-	struct ivindex	*x = gw->ividx;
-	struct ivbucket	*bk;
-	size_t		 i;
+	struct hentry	*e;
+	size_t		 it;
 
-	if (x != NULL) {
-		for (i = 0; i < x->size; i++) {
-			while ((bk = x->b[i]) != NULL) {
-				x->b[i] = bk->next;
-				free(bk->key);
-				free(bk->ents);
-				free(bk);
-			}
-		}
-		free(x->b);
-		free(x);
-		gw->ividx = NULL;
-	}
-	free(gw->exec_hash);
-	gw->exec_hash = NULL;
-	gw->exec_hash_size = 0;
+	while ((e = htab_first(&gw->ivtab, &it)) != NULL)
+		iv_bucket_free(gw, HTAB_ELEM(e, struct ivbucket, hent));
+	htab_free(&gw->ivtab);
+	htab_free(&gw->exec_tab);
 }
