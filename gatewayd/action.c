@@ -158,17 +158,6 @@ action_free(struct gateway *gw)
 	gw->act = NULL;
 }
 
-static struct session *
-session_by_number(struct gateway *gw, uint64_t n)
-{
-	struct session	*s;
-
-	TAILQ_FOREACH(s, &gw->sessions, entry)
-		if (s->id == n)
-			return s;
-	return NULL;
-}
-
 static void
 up_msg(struct gateway *gw, struct ipc_msg *m)
 {
@@ -462,7 +451,7 @@ static void
 call_done(struct gateway *gw, struct gcall *c, int code, int64_t ts,
     const char *message, size_t msglen, const char *text, size_t textlen)
 {
-	struct session	*s = session_by_number(gw, c->session);
+	struct session	*s = session_find(gw, c->session);
 	struct buf	 b, r;
 	size_t		 len;
 	char		 msg[IPC_MAX_ACTION_MESSAGE + 1];
@@ -581,7 +570,7 @@ action_response(struct session *s, const cJSON *msg)
 static void
 run_cancel(struct gateway *gw, struct grun *r)
 {
-	struct session	*s = session_by_number(gw, r->session);
+	struct session	*s = session_find(gw, r->session);
 	char		 text[128];
 	int		 n;
 
@@ -598,7 +587,7 @@ static void
 handle_run(struct gateway *gw, const struct actmsg_call *q)
 {
 	struct actions	*a = acts(gw);
-	struct session	*s = session_by_number(gw, q->provider);
+	struct session	*s = session_find(gw, q->provider);
 	struct grun	*r;
 	struct buf	 b;
 	size_t		 len;
@@ -653,7 +642,7 @@ handle_provided(struct gateway *gw, uint32_t seq,
 	if (p == NULL)
 		return;
 	TAILQ_REMOVE(&a->provides, p, entry);
-	s = session_by_number(gw, p->session);
+	s = session_find(gw, p->session);
 	if (o->code != TV_OK) {
 		memcpy(msg, o->message, o->messagelen);
 		msg[o->messagelen] = '\0';
@@ -797,7 +786,7 @@ action_link_lost(struct gateway *gw)
 	}
 	while ((p = TAILQ_FIRST(&a->provides)) != NULL) {
 		TAILQ_REMOVE(&a->provides, p, entry);
-		fail(session_by_number(gw, p->session), p->id, p->batch,
+		fail(session_find(gw, p->session), p->id, p->batch,
 		    p->slot, TV_UNAVAILABLE, "writer link lost; retry later",
 		    NULL);
 		gprov_free(p);

@@ -100,11 +100,16 @@ struct rpc_batch {
 	uint64_t	 need_qs;
 };
 
-/* A mutation sent up to writerd and waiting for its outcome. */
+/*
+ * A mutation sent up to writerd and waiting for its outcome.  Its session
+ * is found again by id when the outcome comes: one that has gone is not
+ * found, and no pointer to it is left behind.
+ */
 struct upreq {
 	TAILQ_ENTRY(upreq)	 entry;
+	struct hentry		 hent;		/* in up.by_seq */
 	uint32_t		 seq;
-	struct session		*s;		/* NULL once the client left */
+	uint64_t		 sid;		/* its session: session_find */
 	char			*id;		/* JSON-RPC id, JSON text */
 	struct rpc_batch	*batch;
 	int			 batch_slot;
@@ -118,6 +123,7 @@ struct session {
 	struct gateway		*gw;
 	struct ws_conn		*ws;
 	uint64_t		 id;		/* local number */
+	struct hentry		 hent;		/* in gw->session_tab, by id */
 	int			 connected;	/* tinyvex/connect done */
 	int			 token_ok;	/* token given on the upgrade */
 	int			 features;	/* GW_FEAT_* granted */
@@ -157,6 +163,7 @@ struct upstream {
 	int			 ready;		/* WELCOME received */
 	uint32_t		 next_seq;
 	struct upreqq		 waiting;	/* sent, no outcome yet */
+	struct htab		 by_seq;	/* the same, by seq */
 	struct event		*retry_ev;
 	int64_t			 backoff_us;
 	uint64_t		 connects;
@@ -191,6 +198,7 @@ struct gateway {
 	struct upstream		 up;
 	struct sessionq		 sessions;
 	size_t			 nsessions;
+	struct htab		 session_tab;	/* sessions by id */
 	uint64_t		 next_session;
 	struct sessionq		 flushq;	/* sessions to flush */
 	struct sessionq		 heldq;		/* sessions holding answers */
@@ -249,6 +257,7 @@ struct session *session_new(struct gateway *, struct bufferevent *,
 	    int token_ok);
 void	 session_close(struct session *, uint16_t code, const char *why);
 void	 session_free(struct session *);
+struct session *session_find(struct gateway *, uint64_t id);
 void	 session_send(struct session *, const char *text, size_t len);
 void	 session_hold(struct session *, int64_t need_ts, uint64_t need_qs,
 	    char *text, size_t len);
@@ -269,8 +278,9 @@ void	 rpc_error_data_text(struct buf *, const char *id, int code,
 	    const char *message, const char *name, const char *value);
 void	 rpc_result_text(struct buf *, const char *id, const char *result,
 	    size_t len);
-void	 rpc_mutation_done(struct upreq *, int64_t ts, int code,
-	    const char *message, const char *value, size_t valuelen);
+void	 rpc_mutation_done(struct gateway *, struct upreq *, int64_t ts,
+	    int code, const char *message, const char *value,
+	    size_t valuelen);
 void	 rpc_answer(struct session *, struct rpc_batch *, int slot,
 	    int64_t need_ts, uint64_t need_qs, char *text, size_t len);
 void	 rpc_connect_ready(struct session *);
@@ -318,7 +328,6 @@ void	 upstream_stop(struct gateway *);
 int	 upstream_mutate(struct gateway *, struct session *, const char *id,
 	    struct rpc_batch *, int slot, const char *udf_path,
 	    const char *args, size_t argslen, const cJSON *request_id);
-void	 upstream_forget(struct gateway *, struct session *);
 void	 upstream_send_stats(struct gateway *);
 void	 upstream_notice(struct gateway *, const unsigned char *body,
 	    size_t len);

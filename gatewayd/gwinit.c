@@ -67,6 +67,7 @@ gateway_free(struct gateway *gw)
 	listener_stop(gw);
 	while (!TAILQ_EMPTY(&gw->sessions))
 		session_free(TAILQ_FIRST(&gw->sessions));
+	htab_free(&gw->session_tab);
 	action_free(gw);
 	for (i = 0; i < nitems(gw->sig_ev); i++)
 		if (gw->sig_ev[i] != NULL)

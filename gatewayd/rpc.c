@@ -626,16 +626,17 @@ m_mutation(struct rpc_call *c)
 
 /* The outcome of a mutation came back from writerd (or never will). */
 void
-rpc_mutation_done(struct upreq *u, int64_t ts, int code, const char *message,
-    const char *value, size_t valuelen)
+rpc_mutation_done(struct gateway *gw, struct upreq *u, int64_t ts, int code,
+    const char *message, const char *value, size_t valuelen)
 {
+	struct session	*s = session_find(gw, u->sid);
 	struct buf	 b, r;
 	size_t		 len;
 
-	if (u->s != NULL)
-		u->s->pending_mutations--;
+	if (s != NULL)
+		s->pending_mutations--;
 	if (u->id == NULL) {
-		rpc_answer(u->s, u->batch, u->batch_slot, 0, 0, NULL, 0);
+		rpc_answer(s, u->batch, u->batch_slot, 0, 0, NULL, 0);
 		return;
 	}
 	buf_init(&b);
@@ -653,7 +654,7 @@ rpc_mutation_done(struct upreq *u, int64_t ts, int code, const char *message,
 		    code != TV_UNAVAILABLE ? NULL : ts < 0 ? "unknown" :
 		    "notCommitted");
 	len = b.len;
-	rpc_answer(u->s, u->batch, u->batch_slot, code == TV_OK ? ts : 0, 0,
+	rpc_answer(s, u->batch, u->batch_slot, code == TV_OK ? ts : 0, 0,
 	    buf_steal(&b, NULL), len);
 }
 

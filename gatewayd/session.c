@@ -69,9 +69,20 @@ session_new(struct gateway *gw, struct bufferevent *bev, int token_ok)
 		return NULL;
 	}
 	TAILQ_INSERT_TAIL(&gw->sessions, s, entry);
+	htab_insert_key(&gw->session_tab, &s->hent, &s->id, sizeof(s->id));
 	gw->nsessions++;
 	gw->stats.connections_total++;
 	return s;
+}
+
+/* The session with this id, or NULL when it has gone. */
+struct session *
+session_find(struct gateway *gw, uint64_t id)
+{
+	struct hentry	*e;
+
+	e = htab_get(&gw->session_tab, &id, sizeof(id));
+	return e != NULL ? HTAB_ELEM(e, struct session, hent) : NULL;
 }
 
 void
@@ -81,7 +92,6 @@ session_free(struct session *s)
 	struct held	*h;
 	size_t		 i;
 
-	upstream_forget(gw, s);
 	action_session_gone(s);
 	for (i = 0; i < s->nsubs; i++) {
 		query_exec_unwatch(s->subs[i].ex, s);
@@ -99,6 +109,7 @@ session_free(struct session *s)
 	if (s->on_flush)
 		TAILQ_REMOVE(&gw->flushq, s, flush_entry);
 	TAILQ_REMOVE(&gw->sessions, s, entry);
+	htab_remove(&gw->session_tab, &s->hent);
 	gw->nsessions--;
 	ws_free(s->ws);
 	free(s->session_id);

@@ -111,12 +111,25 @@ upreq_free(struct upreq *u)
 	free(u);
 }
 
+/* No outcome will come for what is in flight: fail it with why. */
+static void
+up_fail_waiting(struct gateway *gw, const char *why)
+{
+	struct upreq	*u;
+
+	while ((u = TAILQ_FIRST(&gw->up.waiting)) != NULL) {
+		TAILQ_REMOVE(&gw->up.waiting, u, entry);
+		htab_remove(&gw->up.by_seq, &u->hent);
+		rpc_mutation_done(gw, u, -1, TV_UNAVAILABLE, why, NULL, 0);
+		upreq_free(u);
+	}
+}
+
 /* The link is gone: fail what was in flight, try again later. */
 static void
 up_lost(struct gateway *gw, const char *why)
 {
 	struct upstream	*up = &gw->up;
-	struct upreq	*u;
 
 	if (up->ready)
 		log_warnx("writer link lost: %s", why);
@@ -125,13 +138,8 @@ up_lost(struct gateway *gw, const char *why)
 		bufferevent_free(up->bev);
 		up->bev = NULL;
 	}
-	while ((u = TAILQ_FIRST(&up->waiting)) != NULL) {
-		TAILQ_REMOVE(&up->waiting, u, entry);
-		rpc_mutation_done(u, -1, TV_UNAVAILABLE, "writer link lost; "
-		    "the outcome is unknown: resend with the same requestId",
-		    NULL, 0);
-		upreq_free(u);
-	}
+	up_fail_waiting(gw, "writer link lost; the outcome is unknown: "
+	    "resend with the same requestId");
 	action_link_lost(gw);
 	session_flush_all(gw);
 	up_schedule(gw);
@@ -150,6 +158,9 @@ upstream_stop(struct gateway *gw)
 		gw->up.bev = NULL;
 	}
 	gw->up.ready = 0;
+	up_fail_waiting(gw, "gateway stopping; the outcome is unknown: "
+	    "resend with the same requestId");
+	htab_free(&gw->up.by_seq);
 }
 
 static void
@@ -179,7 +190,7 @@ upstream_mutate(struct gateway *gw, struct session *s, const char *id,
 		return -1;
 	u = xcalloc(1, sizeof(*u));
 	u->seq = ++up->next_seq;
-	u->s = s;
+	u->sid = s->id;
 	u->id = id != NULL ? xstrdup(id) : NULL;
 	u->batch = batch;
 	u->batch_slot = slot;
@@ -197,20 +208,10 @@ upstream_mutate(struct gateway *gw, struct session *s, const char *id,
 	ipc_add_str(&m, args, argslen);
 	up_send(gw, &m);
 	TAILQ_INSERT_TAIL(&up->waiting, u, entry);
+	htab_insert_key(&up->by_seq, &u->hent, &u->seq, sizeof(u->seq));
 	s->pending_mutations++;
 	gw->stats.mutations++;
 	return 0;
-}
-
-/* A session is going away: its outcomes have nowhere to go. */
-void
-upstream_forget(struct gateway *gw, struct session *s)
-{
-	struct upreq	*u;
-
-	TAILQ_FOREACH(u, &gw->up.waiting, entry)
-		if (u->s == s)
-			u->s = NULL;
 }
 
 void
@@ -285,6 +286,7 @@ handle_result(struct gateway *gw, uint32_t seq, const unsigned char *body,
 {
 	struct ipc_reader	 r;
 	struct upreq		*u;
+	struct hentry		*e;
 	int64_t			 ts, code;
 	const char		*msg, *value;
 	size_t			 msglen, valuelen;
@@ -296,16 +298,15 @@ handle_result(struct gateway *gw, uint32_t seq, const unsigned char *body,
 	    ipc_get_str(&r, &value, &valuelen, IPC_MAX_WR_FRAME) == -1 ||
 	    ipc_end(&r) == -1)
 		fatalx("malformed mutation result from writerd");
-	TAILQ_FOREACH(u, &gw->up.waiting, entry)
-		if (u->seq == seq)
-			break;
-	if (u == NULL) {
+	if ((e = htab_get(&gw->up.by_seq, &seq, sizeof(seq))) == NULL) {
 		log_warnx("result for unknown request %u", seq);
 		return;
 	}
+	u = HTAB_ELEM(e, struct upreq, hent);
 	TAILQ_REMOVE(&gw->up.waiting, u, entry);
+	htab_remove(&gw->up.by_seq, &u->hent);
 	snprintf(m, sizeof(m), "%.*s", (int)msglen, msg);
-	rpc_mutation_done(u, ts, (int)code, m, value, valuelen);
+	rpc_mutation_done(gw, u, ts, (int)code, m, value, valuelen);
 	upreq_free(u);
 	/* The answer may need the refresh of its notice first. */
 	if (gw->ts < ts)

@@ -368,6 +368,7 @@ commit_run(struct writerd *wd)
 {
 	struct mutationq	*group = &wd->group;
 	struct mutation		*m;
+	struct gwlink		*gw;
 	int64_t			 prev_ts = wd->max_ts, t0;
 	uint64_t		 n = 0;
 	int			 failed = 0;
@@ -379,8 +380,8 @@ commit_run(struct writerd *wd)
 	    (m = TAILQ_FIRST(&wd->queue)) != NULL) {
 		TAILQ_REMOVE(&wd->queue, m, entry);
 		TAILQ_INSERT_TAIL(group, m, entry);
-		if (m->gw != NULL)
-			m->gw->pending--;
+		if ((gw = notify_gw_find(wd, m->gw_id)) != NULL)
+			gw->pending--;
 		n++;
 	}
 	if (n == 0)

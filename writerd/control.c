@@ -261,7 +261,7 @@ do_gc(struct writerd *wd, const struct ctl_args *a, cJSON *r, char *err,
 	}
 	(void)r;
 	/* Answered when the run ends; see gc.c. */
-	if (gc_start(wd, keep, a->conn, a->seq, err, errlen) == -1)
+	if (gc_start(wd, keep, a->conn->id, a->seq, err, errlen) == -1)
 		return -1;
 	return CTL_LATER;
 }
@@ -307,7 +307,7 @@ do_backup(struct writerd *wd, const struct ctl_args *a, cJSON *r,
 static void
 ctl_free(struct ctlconn *c)
 {
-	gc_forget(c->wd, c);
+	htab_remove(&c->wd->ctl_tab, &c->hent);
 	TAILQ_REMOVE(&c->wd->ctlconns, c, entry);
 	c->wd->nctl--;
 	bufferevent_free(c->bev);
@@ -326,6 +326,16 @@ ctl_reply(struct ctlconn *c, uint32_t seq, int ok, const char *json)
 	f = ipc_msg_finish(&m);
 	bufferevent_write(c->bev, f->data, f->len);
 	ipc_msg_free(&m);
+}
+
+/* The connected client with this id, or NULL when it has gone. */
+struct ctlconn *
+control_conn(struct writerd *wd, uint32_t id)
+{
+	struct hentry	*e;
+
+	e = htab_get(&wd->ctl_tab, &id, sizeof(id));
+	return e != NULL ? HTAB_ELEM(e, struct ctlconn, hent) : NULL;
 }
 
 /* A reply that a handler left for later (CTL_LATER). */
@@ -473,6 +483,11 @@ ctl_accept(int fd, void *arg)
 	}
 	bufferevent_setcb(c->bev, ctl_read, NULL, ctl_event, c);
 	bufferevent_enable(c->bev, EV_READ);
+	/* An id of no connected client, never 0. */
+	do
+		c->id = ++wd->next_ctl_id;
+	while (c->id == 0 || control_conn(wd, c->id) != NULL);
+	htab_insert_key(&wd->ctl_tab, &c->hent, &c->id, sizeof(c->id));
 	TAILQ_INSERT_TAIL(&wd->ctlconns, c, entry);
 	wd->nctl++;
 }
@@ -496,6 +511,7 @@ control_close_all(struct writerd *wd)
 
 	while ((c = TAILQ_FIRST(&wd->ctlconns)) != NULL)
 		ctl_free(c);
+	htab_free(&wd->ctl_tab);
 	listen_free(wd->ctl_listener);
 	wd->ctl_listener = NULL;
 }

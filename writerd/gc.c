@@ -218,14 +218,14 @@ static void
 gc_answer(struct writerd *wd, int ok, const char *json)
 {
 	struct gc_waiter	*w;
+	struct ctlconn		*c;
 	size_t			 i;
 
 	for (i = 0; i < GC_MAX_WAITERS; i++) {
 		w = &wd->gc.waiters[i];
-		if (w->c == NULL)
-			continue;
-		control_answer(w->c, w->seq, ok, json);
-		w->c = NULL;
+		if (w->ctl_id != 0 && (c = control_conn(wd, w->ctl_id)) != NULL)
+			control_answer(c, w->seq, ok, json);
+		w->ctl_id = 0;
 	}
 }
 
@@ -318,16 +318,6 @@ gc_abort(struct writerd *wd, const char *why)
 	gc_finish(wd, why);
 }
 
-void
-gc_forget(struct writerd *wd, struct ctlconn *c)
-{
-	size_t	 i;
-
-	for (i = 0; i < GC_MAX_WAITERS; i++)
-		if (wd->gc.waiters[i].c == c)
-			wd->gc.waiters[i].c = NULL;
-}
-
 /* The floor for keep_us: never older than the one stored. */
 static int64_t
 gc_floor(struct writerd *wd, int64_t keep_us)
@@ -347,11 +337,17 @@ gc_floor(struct writerd *wd, int64_t keep_us)
 	return floor < 0 ? 0 : floor;
 }
 
+/*
+ * Start a run, or join the one in progress with a floor for keep_us.
+ * ctl_id (0: none) is the control client to answer when the run ends.
+ * 0, or -1 with err.
+ */
 int
-gc_start(struct writerd *wd, int64_t keep_us, struct ctlconn *c,
+gc_start(struct writerd *wd, int64_t keep_us, uint32_t ctl_id,
     uint32_t seq, char *err, size_t errlen)
 {
 	struct gc_state	*g = &wd->gc;
+	struct gc_waiter *w;
 	int64_t		 floor, done, idem;
 	size_t		 i, slot = GC_MAX_WAITERS;
 
@@ -359,14 +355,17 @@ gc_start(struct writerd *wd, int64_t keep_us, struct ctlconn *c,
 		snprintf(err, errlen, "writerd is stopping");
 		return -1;
 	}
-	if (c != NULL) {
+	if (ctl_id != 0) {
 		for (i = 0; i < GC_MAX_WAITERS; i++) {
-			if (g->waiters[i].c == c) {
+			w = &g->waiters[i];
+			if (w->ctl_id == ctl_id) {
 				snprintf(err, errlen, "gc already requested "
 				    "on this connection");
 				return -1;
 			}
-			if (g->waiters[i].c == NULL && slot == GC_MAX_WAITERS)
+			/* Free, or of a client that has gone. */
+			if ((w->ctl_id == 0 || control_conn(wd, w->ctl_id) ==
+			    NULL) && slot == GC_MAX_WAITERS)
 				slot = i;
 		}
 		if (slot == GC_MAX_WAITERS) {
@@ -420,8 +419,8 @@ gc_start(struct writerd *wd, int64_t keep_us, struct ctlconn *c,
 				g->phase = GC_IDEMPOTENCY;
 		}
 	}
-	if (c != NULL) {
-		g->waiters[slot].c = c;
+	if (ctl_id != 0) {
+		g->waiters[slot].ctl_id = ctl_id;
 		g->waiters[slot].seq = seq;
 	}
 	return 0;

@@ -94,7 +94,11 @@ gw_accept(int fd, void *arg)
 	}
 	gw = xcalloc(1, sizeof(*gw));
 	gw->wd = wd;
-	gw->id = ++wd->next_gw_id;
+	/* An id of no linked gateway, never 0 (after 2^32 links). */
+	do
+		gw->id = ++wd->next_gw_id;
+	while (gw->id == 0 ||
+	    htab_get(&wd->gw_tab, &gw->id, sizeof(gw->id)) != NULL);
 	snprintf(gw->name, sizeof(gw->name), "#%u", gw->id);
 	gw->bev = bufferevent_socket_new(wd->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (gw->bev == NULL) {
@@ -107,6 +111,7 @@ gw_accept(int fd, void *arg)
 	gw->hello_timer = evtimer_new(wd->base, hello_timeout, gw);
 	evtimer_add(gw->hello_timer, &tv);
 	TAILQ_INSERT_TAIL(&wd->gateways, gw, entry);
+	htab_insert_key(&wd->gw_tab, &gw->hent, &gw->id, sizeof(gw->id));
 	log_debug("gateway %u connected (uid %d)", gw->id, (int)uid);
 }
 
@@ -134,14 +139,13 @@ gw_free(struct gwlink *gw)
 
 	/* Queued work of this gateway never runs; answered work is lost. */
 	TAILQ_FOREACH_SAFE(m, &wd->queue, entry, tmp) {
-		if (m->gw == gw) {
+		if (m->gw_id == gw->id) {
 			TAILQ_REMOVE(&wd->queue, m, entry);
 			mutation_free(m);
 		}
 	}
-	TAILQ_FOREACH(m, &wd->group, entry)
-		if (m->gw == gw)
-			m->gw = NULL;
+	/* Outcomes of its group in progress find no gateway by its id. */
+	htab_remove(&wd->gw_tab, &gw->hent);
 	TAILQ_REMOVE(&wd->gateways, gw, entry);
 	if (gw->hello_timer != NULL)
 		event_free(gw->hello_timer);
@@ -236,7 +240,7 @@ refuse(struct gwlink *gw, uint32_t seq, int code, const char *msg)
 	struct mutation	 m;
 
 	memset(&m, 0, sizeof(m));
-	m.gw = gw;
+	m.gw_id = gw->id;
 	m.seq = seq;
 	m.err.code = code;
 	strlcpy_tv(m.err.message, msg, sizeof(m.err.message));
@@ -262,7 +266,7 @@ handle_mutate(struct gwlink *gw, const struct ipc_hdr *h,
 		return refuse(gw, h->seq, TV_TOO_LARGE,
 		    "args over max_args_bytes");
 	m = xcalloc(1, sizeof(*m));
-	m->gw = gw;
+	m->gw_id = gw->id;
 	m->seq = h->seq;
 	m->session_id = xstrndup(q.session_id, q.session_idlen);
 	/* Idempotency needs a session: without one a request id is moot. */
@@ -364,16 +368,17 @@ bad:
 	gw_drop(gw, "bad frame header");
 }
 
-/* The link with id, or NULL when it is gone. */
+/* The link with id, or NULL when it is gone (or has not said HELLO). */
 struct gwlink *
 notify_gw_find(struct writerd *wd, uint32_t id)
 {
+	struct hentry	*e;
 	struct gwlink	*gw;
 
-	TAILQ_FOREACH(gw, &wd->gateways, entry)
-		if (gw->id == id && gw->ready)
-			return gw;
-	return NULL;
+	if ((e = htab_get(&wd->gw_tab, &id, sizeof(id))) == NULL)
+		return NULL;
+	gw = HTAB_ELEM(e, struct gwlink, hent);
+	return gw->ready ? gw : NULL;
 }
 
 /*
@@ -421,13 +426,16 @@ result_send(struct gwlink *gw, const struct mutation *m)
 	return rc;
 }
 
+/* Send the outcome of m to its gateway, if that is still linked. */
 void
 notify_result(struct writerd *wd, struct mutation *m)
 {
-	(void)wd;
-	if (m->gw != NULL)
-		result_send(m->gw, m);
+	struct gwlink	*gw;
+
+	if ((gw = notify_gw_find(wd, m->gw_id)) != NULL)
+		result_send(gw, m);
 }
+
 
 void
 notify_set_log(struct writerd *wd, int verbose)
@@ -452,6 +460,7 @@ notify_close_all(struct writerd *wd)
 
 	while ((gw = TAILQ_FIRST(&wd->gateways)) != NULL)
 		gw_free(gw);
+	htab_free(&wd->gw_tab);
 	listen_free(wd->gw_listener);
 	wd->gw_listener = NULL;
 }

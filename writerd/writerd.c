@@ -122,7 +122,7 @@ on_tick(evutil_socket_t fd, short ev, void *arg)
 	if (wd->conf.gc_interval_us > 0 && wd->gc.phase == GC_IDLE &&
 	    now - wd->last_gc_us >= wd->conf.gc_interval_us) {
 		wd->last_gc_us = now;
-		if (gc_start(wd, wd->conf.retention_us, NULL, 0, err,
+		if (gc_start(wd, wd->conf.retention_us, 0, 0, err,
 		    sizeof(err)) == -1)
 			log_warnx("gc: %s", err);
 	}

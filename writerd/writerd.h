@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "errors.h"
+#include "htab.h"
 #include "ipc.h"
 #include "listen.h"
 #include "proto/ctl.h"
@@ -35,7 +36,7 @@ struct gwlink;
 /* One mutation waiting for, or in, a group commit. */
 struct mutation {
 	TAILQ_ENTRY(mutation)	 entry;
-	struct gwlink		*gw;		/* NULL once the link is gone */
+	uint32_t		 gw_id;		/* its gateway: notify_gw_find */
 	uint32_t		 seq;		/* the gateway's request number */
 	char			*session_id;
 	char			*request_key;	/* "s:…" / "i:…", NULL none */
@@ -55,7 +56,8 @@ struct gwlink {
 	TAILQ_ENTRY(gwlink)	 entry;
 	struct writerd		*wd;
 	struct bufferevent	*bev;
-	uint32_t		 id;		/* local number, for logs */
+	uint32_t		 id;		/* local number, never 0 */
+	struct hentry		 hent;		/* in wd->gw_tab, by id */
 	char			 name[IPC_MAX_ID_LEN + 1]; /* its gateway_id */
 	pid_t			 pid;
 	int			 ready;		/* HELLO received */
@@ -72,6 +74,8 @@ struct ctlconn {
 	struct writerd		*wd;
 	struct bufferevent	*bev;
 	uid_t			 uid;
+	uint32_t		 id;		/* local number, never 0 */
+	struct hentry		 hent;		/* in wd->ctl_tab, by id */
 };
 TAILQ_HEAD(ctlconnq, ctlconn);
 
@@ -114,9 +118,12 @@ enum gc_phase {
 #define GC_MAX_WAITERS		CTL_MAX_CLIENTS	/* tinyvexctl gc waiting */
 #define GC_STEP_BUCKETS		6	/* step duration histogram */
 
-/* A tinyvexctl gc waiting for the end of the run. */
+/*
+ * A tinyvexctl gc waiting for the end of the run, by the id of its
+ * connection: one that has gone is not found when the answer is due.
+ */
 struct gc_waiter {
-	struct ctlconn	*c;		/* NULL: slot free */
+	uint32_t	 ctl_id;	/* 0: slot free */
 	uint32_t	 seq;		/* its request's number */
 };
 
@@ -222,7 +229,9 @@ struct writerd {
 	struct event		*sig_ev[4];
 	struct event		*timer_ev;	/* checkpoint, GC, rates */
 	struct gwlinkq		 gateways;
+	struct htab		 gw_tab;	/* gateways by id */
 	struct ctlconnq		 ctlconns;
+	struct htab		 ctl_tab;	/* control clients by id */
 	size_t			 nctl;
 	struct mutationq	 queue;		/* waiting for a group */
 	struct mutationq	 group;		/* the group being answered */
@@ -231,6 +240,7 @@ struct writerd {
 	sqlite3_stmt		*idem_put;	/* idempotency record insert */
 	sqlite3_stmt		*sp[3];		/* savepoint begin/release/undo */
 	uint32_t		 next_gw_id;
+	uint32_t		 next_ctl_id;
 	int64_t			 max_ts;	/* newest committed ts */
 	int64_t			 catalog_version;
 	int			 catalog_stale;	/* reload before the next group */
@@ -359,13 +369,13 @@ int	 control_listen(struct writerd *, const char *path);
 void	 control_close_all(struct writerd *);
 void	 control_answer(struct ctlconn *, uint32_t seq, int ok,
 	    const char *json);
+struct ctlconn *control_conn(struct writerd *, uint32_t id);
 
 /* gc.c */
 int	 gc_init(struct writerd *);
 void	 gc_free(struct writerd *);
-int	 gc_start(struct writerd *, int64_t keep_us, struct ctlconn *,
+int	 gc_start(struct writerd *, int64_t keep_us, uint32_t ctl_id,
 	    uint32_t seq, char *err, size_t errlen);
-void	 gc_forget(struct writerd *, struct ctlconn *);
 void	 gc_abort(struct writerd *, const char *why);
 void	 gc_stats(struct writerd *, cJSON *);
 int	 gc_checkpoint(struct writerd *, int wait_ms, int *nlog, int *nckpt);
