@@ -68,13 +68,15 @@ htab_grow(struct htab *t)
 	t->size = nsize;
 }
 
-/* Add e (hash, key and keylen set); its key must not be in t already. */
+/*
+ * Add e (hash, key and keylen set).  A key may be in t more than once:
+ * htab_find then returns one of them.
+ */
 void
 htab_insert(struct htab *t, struct hentry *e)
 {
 	size_t	 slot;
 
-	assert(htab_find(t, e->hash, e->key, e->keylen) == NULL);
 	if (t->count >= t->size)
 		htab_grow(t);
 	slot = e->hash & (t->size - 1);

@@ -304,13 +304,12 @@ query_exec_rekey(struct gateway *gw, struct exec *ex, const cJSON *args)
 	buf_adds(&key, ex->udf_path);
 	buf_addc(&key, '\0');
 	json_print_canonical(&key, args);
-	exec_hash_remove(gw, ex);
+	htab_remove(&gw->exec_tab, &ex->hent);
 	free(ex->key);
 	ex->keylen = key.len;
 	ex->key = buf_steal(&key, NULL);
 	ex->udf_path = ex->key;
-	ex->hash = json_hash(ex->key, ex->keylen);
-	exec_hash_insert(gw, ex);
+	htab_insert_key(&gw->exec_tab, &ex->hent, ex->key, ex->keylen);
 }
 
 /* Rerun one execution at the current read transaction. */
