@@ -24,6 +24,9 @@ static const char *schema_sql =
     "CREATE TABLE IF NOT EXISTS tables("
     " table_id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     " created_ts INTEGER NOT NULL);"
+    /* Current documents per table, kept in the same transaction. */
+    "CREATE TABLE IF NOT EXISTS table_counts("
+    " table_id INTEGER PRIMARY KEY, documents INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS index_defs("
     " index_id INTEGER PRIMARY KEY, table_id INTEGER NOT NULL,"
     " name TEXT NOT NULL, fields TEXT NOT NULL, builtin INTEGER NOT NULL,"
@@ -148,8 +151,8 @@ static const char *stmt_sql[ST_COUNT] = {
 	[ST_LOG_DOC_EXACT] =
 	    "SELECT json_value, deleted FROM documents"
 	    " WHERE id = ?1 AND ts = ?2",
-	[ST_CUR_IDX_COUNT] =
-	    "SELECT count(*) FROM current_indexes WHERE index_id = ?1",
+	[ST_TABLE_COUNT] =
+	    "SELECT documents FROM table_counts WHERE table_id = ?1",
 };
 
 static void
@@ -226,6 +229,17 @@ migrate_v1(struct store *st, char *err, size_t errlen)
 }
 
 /*
+ * From formats 1 and 2: the count of every table's current documents,
+ * taken once; writerd keeps it from then on.
+ */
+static const char migrate_counts[] =
+    "DELETE FROM table_counts;"
+    "INSERT INTO table_counts(table_id, documents)"
+    " SELECT table_id, count(*) FROM current_documents GROUP BY table_id;"
+    "INSERT OR IGNORE INTO table_counts(table_id, documents)"
+    " SELECT table_id, 0 FROM tables;";
+
+/*
  * A reader reads one format: the one writerd converts every file to.  A
  * gateway older or newer than its writer says so, rather than failing on
  * each statement.
@@ -276,6 +290,9 @@ create_schema(struct store *st, char *err, size_t errlen)
 	if (store_exec(st, schema_sql) == -1)
 		goto rollback;
 	if (version == 1 && migrate_v1(st, err, errlen) == -1)
+		goto rollback;
+	if ((version == 1 || version == 2) &&
+	    store_exec(st, migrate_counts) == -1)
 		goto rollback;
 	if (version == 0) {
 		if (store_global_set_i64(st, "max_ts", 0) == -1 ||

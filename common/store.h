@@ -20,6 +20,9 @@
  *   tables(table_id, name, created_ts), index_defs(index_id, table_id,
  *       name, fields, is_unique, created_ts)
  *       the catalog
+ *   table_counts(table_id, documents)
+ *       the number of current documents of each table, maintained in
+ *       the same transaction as current_documents (format 3)
  *   idempotency(session_id, request_id, ts, outcome)
  *       recorded mutation outcomes
  */
@@ -33,7 +36,7 @@
 
 #include "util.h"
 
-#define STORE_SCHEMA_VERSION	2	/* the file's format */
+#define STORE_SCHEMA_VERSION	3	/* the file's format */
 #define STORE_NAME_MAX		64	/* table, index and field names */
 #define STORE_MAX_INDEX_FIELDS	16	/* declared fields of one index */
 #define STORE_MAX_TABLES	10000
@@ -91,7 +94,7 @@ enum store_stmt {
 	ST_LOG_IDX_DESC,
 	ST_LOG_SINCE,
 	ST_LOG_DOC_EXACT,
-	ST_CUR_IDX_COUNT,
+	ST_TABLE_COUNT,
 	ST_COUNT
 };
 

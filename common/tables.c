@@ -2,11 +2,12 @@
  * db/tables (DESIGN §3): every table of the catalog with its number of
  * documents and its indexes, for data browsers and tools.
  *
- * The count of the current state is SQLite's count(*) over the table's
- * by_id entries in current_indexes, a walk of that index's leaf pages
- * (measured in DECISIONS.md); at a past ts the log is walked.  The read
- * set is the whole by_id interval of every table and the catalog, so any
- * write to a table, and any table or index that appears, reruns it.
+ * The count of the current state is the one writerd keeps in
+ * table_counts in the same transaction as the documents, one row read per
+ * table; at a past ts the log is walked.  The read set is the whole by_id
+ * interval of every table and the catalog, so any write to a table, and
+ * any table or index that appears, reruns it: a rerun costs a row per
+ * table, and a patch, which changes no count, sends nothing.
  */
 #include <string.h>
 
@@ -24,12 +25,12 @@ count_doc(void *arg, const char *id, const char *json, size_t len)
 	return 0;
 }
 
-/* Documents of table t at read_ts through its by_id index; -1 on error. */
+/* Documents of table t at read_ts; -1 on error. */
 static int64_t
-tables_count(struct store *st, const struct store_index *by_id,
-    int64_t read_ts, struct readset *rs)
+tables_count(struct store *st, const struct store_table *t,
+    const struct store_index *by_id, int64_t read_ts, struct readset *rs)
 {
-	sqlite3_stmt		*s = st->stmt[ST_CUR_IDX_COUNT];
+	sqlite3_stmt		*s = st->stmt[ST_TABLE_COUNT];
 	struct scan_range	 r;
 	int64_t			 n = -1;
 
@@ -42,11 +43,12 @@ tables_count(struct store *st, const struct store_index *by_id,
 		r.read_ts = read_ts;
 		return scan_index(st, &r, count_doc, NULL, NULL);
 	}
-	sqlite3_bind_int64(s, 1, by_id->id);
+	sqlite3_bind_int64(s, 1, t->id);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		n = sqlite3_column_int64(s, 0);
 	else
-		log_warnx("%s: %s", __func__, sqlite3_errmsg(st->db));
+		log_warnx("%s: no count of table %s: %s", __func__, t->name,
+		    sqlite3_errmsg(st->db));
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return n;
@@ -90,7 +92,7 @@ tables_run(struct store *st, const cJSON *args, int64_t read_ts,
 		if ((by_id = catalog_index(t, STORE_INDEX_BY_ID)) == NULL)
 			return tv_seterr(err, TV_INTERNAL, "table %s has no "
 			    "index %s", t->name, STORE_INDEX_BY_ID);
-		if ((n = tables_count(st, by_id, read_ts, rs)) == -1)
+		if ((n = tables_count(st, t, by_id, read_ts, rs)) == -1)
 			return tv_seterr(err, TV_INTERNAL,
 			    "database read failed");
 		if (out->len > 1)

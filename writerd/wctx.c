@@ -54,6 +54,11 @@ static const char *wstmt_sql[WS_COUNT] = {
 	    "SELECT 1 FROM documents WHERE id = ?1 LIMIT 1",
 	[WS_TABLE_NEW] =
 	    "INSERT INTO tables(name, created_ts) VALUES (?1, ?2)",
+	[WS_COUNT_NEW] =
+	    "INSERT INTO table_counts(table_id, documents) VALUES (?1, 0)",
+	[WS_COUNT_ADD] =
+	    "UPDATE table_counts SET documents = documents + ?2"
+	    " WHERE table_id = ?1",
 	[WS_INDEX_NEW] =
 	    "INSERT INTO index_defs(table_id, name, fields, builtin,"
 	    " is_unique, created_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -231,6 +236,10 @@ wctx_table(struct wctx *w, const char *name, int create,
 	if (step_done(w, s, err) == -1)
 		return -1;
 	table_id = sqlite3_last_insert_rowid(w->st->db);
+	s = w->stmt[WS_COUNT_NEW];
+	sqlite3_bind_int64(s, 1, table_id);
+	if (step_done(w, s, err) == -1)
+		return -1;
 	if (index_insert_def(w, table_id, STORE_INDEX_BY_ID, by_id, 1, 1, 0,
 	    err) == -1 ||
 	    index_insert_def(w, table_id, STORE_INDEX_BY_CREATION, by_ct, 2, 1,
@@ -510,6 +519,14 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 	}
 	if (step_done(w, s, err) == -1)
 		goto fail;
+	if ((olddoc == NULL) != (newdoc == NULL)) {
+		/* A document came or went: the table's count moves. */
+		s = w->stmt[WS_COUNT_ADD];
+		sqlite3_bind_int64(s, 1, t->id);
+		sqlite3_bind_int64(s, 2, newdoc != NULL ? 1 : -1);
+		if (step_done(w, s, err) == -1)
+			goto fail;
+	}
 	buf_free(&json);
 	return 0;
 fail:

@@ -45,6 +45,8 @@ enum wstmt {
 	WS_ID_USED,
 	WS_TABLE_NEW,
 	WS_INDEX_NEW,
+	WS_COUNT_NEW,
+	WS_COUNT_ADD,
 	WS_COUNT
 };
 

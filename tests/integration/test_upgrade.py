@@ -54,6 +54,7 @@ DROP TABLE current_indexes;
 ALTER TABLE indexes_f1 RENAME TO indexes;
 ALTER TABLE current_indexes_f1 RENAME TO current_indexes;
 CREATE INDEX indexes_by_ts ON indexes(ts);
+DROP TABLE table_counts;
 UPDATE globals SET json_value = '1' WHERE key = 'schema_version';
 COMMIT;
 """
@@ -61,7 +62,8 @@ COMMIT;
 
 def queries(ids):
     """The one-shot queries compared before and after: (udfPath, args)."""
-    out = [("db/query", {"table": "messages"}),
+    out = [("db/tables", {}),
+           ("db/query", {"table": "messages"}),
            ("db/query", {"table": "messages", "order": "desc",
                          "limit": 17})]
     for t in range(THREADS):
@@ -191,7 +193,7 @@ try:
     # control.sock comes before the "started" line: wait for the line.
     check(wait_for(lambda: len(log_lines(st, "started:")) == 2, 10),
           "writerd started on the format 1 file")
-    conv = log_lines(st, "converting the database from format 1 to 2")
+    conv = log_lines(st, "converting the database from format 1 to 3")
     check(len(conv) == 1, "it converted the file once (%d)" % len(conv))
     con = db_open(db)
     try:
@@ -201,8 +203,8 @@ try:
                                 " name LIKE '%_v1%'").fetchone()[0]
     finally:
         con.close()
-    check(version == "2" and leftovers == 0,
-          "format 2, no old table left (%s, %d)" % (version, leftovers))
+    check(version == "3" and leftovers == 0,
+          "format 3, no old table left (%s, %d)" % (version, leftovers))
     st.start_gateway()
     run(after(st, ids, qs, now, past))
     check(ctl(st, "gc", "--keep", "0s") is not None,

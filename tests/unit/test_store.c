@@ -1409,6 +1409,16 @@ check_current_vs_log(const char *when)
 	buf_init(&newest);
 	buf_init(&k);
 
+	/* Each table's kept count is its number of current documents. */
+	CHECK(store_query_i64(E.st, "SELECT count(*) FROM tables t"
+	    " WHERE (SELECT documents FROM table_counts c"
+	    " WHERE c.table_id = t.table_id) IS NOT"
+	    " (SELECT count(*) FROM current_documents d"
+	    " WHERE d.table_id = t.table_id)") == 0 &&
+	    store_query_i64(E.st, "SELECT count(*) FROM table_counts") ==
+	    store_query_i64(E.st, "SELECT count(*) FROM tables"),
+	    "%s: table_counts holds each table's current documents", when);
+
 	/* Each current document points at its own newest log row. */
 	s = prep("SELECT c.id, c.table_id, c.ts, d.json_value, d.id, d.ts,"
 	    " d.table_id, d.deleted FROM current_documents c"
@@ -2772,7 +2782,7 @@ test_migrate(void)
 	static const char *restore =
 	    "INSERT INTO documents SELECT * FROM saved; DROP TABLE saved;";
 	sqlite3		*db;
-	char		 msg[256];
+	char		 msg[256], want1[64];
 	int64_t		 ncur, nrevs, v = 0;
 	struct store	*st;
 	int		 fail0 = nfail;
@@ -2801,8 +2811,9 @@ test_migrate(void)
 	/* A reader (a gateway) does not convert: it says what it found. */
 	msg[0] = '\0';
 	st = store_open(E.path, STORE_RO, NULL, msg, sizeof(msg));
-	CHECK(st == NULL && strstr(msg, "in format 1; this program reads "
-	    "format 2") != NULL, "read-only open of a format 1 file: refused "
+	snprintf(want1, sizeof(want1), "in format 1; this program reads "
+	    "format %d", STORE_SCHEMA_VERSION);
+	CHECK(st == NULL && strstr(msg, want1) != NULL, "read-only open of a format 1 file: refused "
 	    "(%s)", msg);
 	store_close(st);
 	if (sqlite3_exec(db, restore, NULL, NULL, NULL) != SQLITE_OK)
@@ -2822,6 +2833,32 @@ test_migrate(void)
 	printf("store: format 1 file: %s\n", nfail == fail0 ?
 	    "refused while its log lacks a current revision, then converted "
 	    "whole" : "FAILED");
+}
+
+/*
+ * A format 2 file (no table_counts) gets each table's count when writerd
+ * opens it.
+ */
+static void
+test_migrate_v2(void)
+{
+	static const char *to_format2 =
+	    "DROP TABLE table_counts;"
+	    "UPDATE globals SET json_value = '2' WHERE key = 'schema_version';";
+	sqlite3		*db;
+	int64_t		 v = 0;
+
+	close_engine();
+	if (sqlite3_open(E.path, &db) != SQLITE_OK)
+		die("sqlite3_open", E.path);
+	if (sqlite3_exec(db, to_format2, NULL, NULL, NULL) != SQLITE_OK)
+		die("back to format 2", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	open_engine();
+	CHECK(store_global_get_i64(E.st, "schema_version", &v) == 0 &&
+	    v == STORE_SCHEMA_VERSION, "format 2 converted to %" PRId64, v);
+	check_current_vs_log("after format 2");
+	printf("store: format 2 file: each table's count taken once\n");
 }
 
 static void
@@ -2917,6 +2954,7 @@ main(void)
 		check_model_current();
 		test_reopen();
 		test_migrate();
+		test_migrate_v2();
 	}
 	printf("store: %ld queries, %ld checks, %d failures\n", E.nqueries,
 	    nchecks, nfail);
