@@ -358,6 +358,9 @@ final class ClientCore: @unchecked Sendable {
 		flush()
 		let all = sinks
 		sinks = [:]
+		// A handler usually holds its client: let go of it, or the two
+		// keep each other.
+		providers = []
 		lock.unlock()
 		for ss in all.values {
 			for s in ss.values {

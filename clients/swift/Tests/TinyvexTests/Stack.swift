@@ -24,7 +24,7 @@ final class Stack: @unchecked Sendable {
 	}()
 
 	let dir: String
-	let port: Int
+	private(set) var port: Int
 	private let lock = NSLock()
 	private var writer: Daemon?
 	private var gateway: Daemon?
@@ -52,8 +52,21 @@ final class Stack: @unchecked Sendable {
 		if let c = self.conf {
 			writerArgs += ["-f", c]
 		}
-		try startWriter()
-		try startGateway()
+		do {
+			try startWriter()
+			// Another program may take the port first: try another.
+			for attempt in 0..<5 {
+				do {
+					try startGateway()
+					break
+				} catch let e as StackError where e.description.contains("in use") && attempt < 4 {
+					port = try Stack.freePort()
+				}
+			}
+		} catch {
+			stop()
+			throw error
+		}
 	}
 
 	private var writerArgs: [String] = []
@@ -85,8 +98,9 @@ final class Stack: @unchecked Sendable {
 		}
 		let p = try spawn(Stack.build + "/gatewayd/gatewayd", args, log: "gatewayd")
 		lock.withLock { gateway = p }
-		guard wait(30, { Stack.health(self.port)?.contains("\"writer\":true") == true }) else {
-			throw StackError(description: "gatewayd did not start (\(dir))")
+		guard wait(30, { p.exited || Stack.health(self.port)?.contains("\"writer\":true") == true }),
+		    !p.exited else {
+			throw StackError(description: "gatewayd did not start: \(logTail("gatewayd"))")
 		}
 	}
 
@@ -149,6 +163,12 @@ final class Stack: @unchecked Sendable {
 		return String(decoding: data, as: UTF8.self)
 	}
 
+	/// The end of a daemon's log, for an error message.
+	func logTail(_ name: String) -> String {
+		let text = (try? String(contentsOfFile: dir + "/\(name).log", encoding: .utf8)) ?? ""
+		return String(text.suffix(600))
+	}
+
 	private func spawn(_ path: String, _ args: [String], log: String) throws -> Daemon {
 		guard FileManager.default.isExecutableFile(atPath: path) else {
 			throw StackError(description: "\(path) is missing: build the daemons (TINYVEX_BUILD=\(Stack.build))")
@@ -179,26 +199,40 @@ final class Stack: @unchecked Sendable {
 		fh.closeFile()
 	}
 
+	/// A port that nothing listens on, below the ephemeral range: a
+	/// client reconnecting to a gateway that is down could otherwise be
+	/// given the gateway's own port as its local one (a TCP
+	/// self-connect) and hold it.
 	static func freePort() throws -> Int {
+		for _ in 0..<200 {
+			let port = Int.random(in: 20_000..<32_000)
+			let fresh = portsLock.withLock { handedOut.insert(port).inserted }
+			if fresh, canBind(port) {
+				return port
+			}
+		}
+		throw StackError(description: "no free port")
+	}
+
+	/// Ports this process has handed out, never handed out twice.
+	nonisolated(unsafe) private static var handedOut: Set<Int> = []
+	private static let portsLock = NSLock()
+
+	static func canBind(_ port: Int) -> Bool {
 		let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
 		guard fd >= 0 else {
-			throw StackError(description: "socket failed")
+			return false
 		}
 		defer { close(fd) }
 		var a = sockaddr_in()
 		a.sin_family = sa_family_t(AF_INET)
-		a.sin_port = 0
+		a.sin_port = UInt16(port).bigEndian
 		a.sin_addr.s_addr = inet_addr("127.0.0.1")
-		var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-		let ok = withUnsafeMutablePointer(to: &a) { ptr in
-			ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-				bind(fd, sa, len) == 0 && getsockname(fd, sa, &len) == 0
+		return withUnsafePointer(to: &a) { ptr in
+			ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+				bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
 			}
 		}
-		guard ok else {
-			throw StackError(description: "bind failed")
-		}
-		return Int(UInt16(bigEndian: a.sin_port))
 	}
 
 	/// GET /healthz; the body, or nil.
@@ -334,10 +368,20 @@ final class Daemon: @unchecked Sendable {
 		Stack.record(pid)
 	}
 
+	/// Whether it has exited (reaping it).
+	var exited: Bool {
+		lock.withLock {
+			if !reaped {
+				var st: Int32 = 0
+				reaped = waitpid(pid, &st, WNOHANG) == pid
+			}
+			return reaped
+		}
+	}
+
 	/// Sends `sig`, waits up to 10 s for the exit (then SIGKILL).
 	func stop(_ sig: Int32) {
-		let done = lock.withLock { reaped }
-		if done {
+		if exited {
 			return
 		}
 		kill(pid, sig)
