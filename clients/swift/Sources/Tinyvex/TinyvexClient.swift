@@ -185,6 +185,16 @@ public final class TinyvexClient: Sendable {
 		}
 	}
 
+	/// Stops serving `name` (as given to `provide`); calls already
+	/// running finish.
+	public func unprovide(_ name: String) async throws(TinyvexError) {
+		let r = await core.call { sm, key, _ in
+			sm.unprovide(key: key, functions: [name])
+		}
+		_ = try r.get()
+		core.removeProvider(name)
+	}
+
 	/// The connection's state now, then every change, until the client
 	/// closes.
 	public var connectionStates: AsyncStream<ConnectionState> {

@@ -61,6 +61,13 @@ struct LiveActionTests {
 			} catch {
 				#expect(error.kind == "NotFound")
 			}
+			try await provider.unprovide("agent/*")
+			do throws(TinyvexError) {
+				let _: Reply = try await caller.action("agent/reply", args: ReplyArgs(threadId: "t4"))
+				Issue.record("an action was served after unprovide")
+			} catch {
+				#expect(error.kind == "NotFound")
+			}
 		}
 	}
 

@@ -370,6 +370,25 @@ struct ProtocolTests {
 		#expect(!d.sent.contains { $0["id"] == "call-10" })
 	}
 
+	@Test func unprovidedFunctionsAreNotRenewed() {
+		var d = Driver()
+		d.connect()
+		d.sm.provide(key: 1, functions: ["a/*"])
+		d.take()
+		d.answer("tinyvex/provide", #"{"providerId":"p1"}"#)
+		d.sm.provide(key: 2, functions: ["b"])
+		d.take()
+		d.answer("tinyvex/provide", #"{"providerId":"p1"}"#)
+		d.sm.unprovide(key: 3, functions: ["a/*"])
+		d.take()
+		#expect(d.last("tinyvex/unprovide")?["params"]?["functions"] == ["a/*"])
+		d.answer("tinyvex/unprovide", "{}")
+		d.sm.connectionLost(reason: "x")
+		let n = d.sent.count
+		d.connect()
+		#expect(d.sent[n...].filter { $0["method"] == "tinyvex/provide" }.map { $0["params"]?["functions"] } == [["b"]])
+	}
+
 	@Test func garbageNeverCrashes() {
 		let frames = ["", "nul", "[1,2]", "{}", #"{"id":"x"}"#, #"{"id":null,"error":{"code":-32700,"message":"parse"}}"#,
 		    #"{"method":"tinyvex/transition","params":{}}"#, #"{"method":"tinyvex/transition","params":{"startVersion":{"querySet":0,"identity":0,"ts":0},"endVersion":{"querySet":"1"},"modifications":[]}}"#,

@@ -236,6 +236,13 @@ struct SyncProtocol: Sendable {
 		    params: ["functions": .array(functions.map { .string($0) })])
 	}
 
+	/// Stops providing functions (calls already sent still finish).
+	mutating func unprovide(key: Int, functions: [String]) {
+		provided.removeAll { functions.contains($0) }
+		call(key: key, method: "tinyvex/unprovide",
+		    params: ["functions": .array(functions.map { .string($0) })])
+	}
+
 	/// A provider call finished: its answer goes out if its connection
 	/// is still the current one (the server fails it otherwise).
 	mutating func actionResult(_ info: ActionCallInfo, _ result: Result<JSONValue, ProviderError>) {
