@@ -41,6 +41,7 @@ class Recorder(Client):
     def __init__(self, ws):
         super().__init__(ws)
         self.snaps = []
+        self.diff_by_q = {}
         self.hash_values = {}
         self.hash_conflicts = []
 
@@ -51,6 +52,8 @@ class Recorder(Client):
             m["queryId"] for m in t["modifications"] if m["queryId"] in self.values}
         self.snaps.append((t["endVersion"]["ts"], {q: self.values[q] for q in qs}))
         for m in t["modifications"]:
+            if m["type"] == "QueryDiff":
+                self.diff_by_q[m["queryId"]] = self.diff_by_q.get(m["queryId"], 0) + 1
             h = m.get("hash")
             if h is not None and m["queryId"] in self.values:
                 v = json.dumps(self.values[m["queryId"]], sort_keys=True)
@@ -245,6 +248,9 @@ async def main(st):
         ok = check(c.chain_ok, "%s client: versions chained" % name) and ok
     ok = check(not a.diff_errors, "every diff applied (%s)" % a.diff_errors[:3]) and ok
     ok = check(a.diffs > MUTATIONS // 4, "the diff client was sent diffs (%d)" % a.diffs) and ok
+    shapes = sorted({qdefs[q][0] for q in a.diff_by_q})
+    ok = check(shapes == sorted({u for u, _ in qdefs.values()}),
+               "diffs of every shape of query: %s" % shapes) and ok
     ok = check(b.diffs == 0 and b.unchanged == 0, "the plain client was sent none") and ok
     ok = check(not b.hashes, "nor any hash") and ok
     ok = check(all(q in a.hashes for q in a.values), "every value the diff client holds has a hash") and ok
