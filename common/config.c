@@ -67,6 +67,9 @@ static const struct conf_key conf_keys[] = {
 	KEY("token_file", CONF_PATH, token_file, 0, 0),
 	KEY("allow_origin", CONF_ORIGIN, origins, 0, 0),
 	KEY("reuseport", CONF_FLAG, reuseport, 0, 0),
+	KEY("static_dir", CONF_PATH, static_dir, 0, 0),
+	KEY("static_max_file_bytes", CONF_SIZE, static_max_file_bytes,
+	    0, 1024 * SZ_G),
 	KEY("max_message_bytes", CONF_SIZE, max_message_bytes,
 	    MESSAGE_MIN, MESSAGE_MAX),
 	KEY("chunk_bytes", CONF_SIZE, chunk_bytes, CHUNK_MIN, CHUNK_MAX),
@@ -162,6 +165,8 @@ config_defaults(struct config *cf)
 	cf->token = NULL;
 	cf->norigins = 0;
 	cf->reuseport = 0;
+	cf->static_dir = NULL;
+	cf->static_max_file_bytes = 64 * SZ_M;
 	cf->max_message_bytes = 1 * SZ_M;
 	cf->chunk_bytes = 512 * SZ_K;
 	cf->max_queries = 1024;
@@ -211,6 +216,8 @@ config_free(struct config *cf)
 		cf->origins[i] = NULL;
 	}
 	cf->norigins = 0;
+	free(cf->static_dir);
+	cf->static_dir = NULL;
 	free(cf->gateway_user);
 	cf->gateway_user = NULL;
 	if (cf->provider_token != NULL) {

@@ -20,6 +20,9 @@ struct config {
 	char		*origins[CONFIG_MAX_ORIGINS]; /* allow_origin ORIGIN */
 	size_t		 norigins;
 	int		 reuseport;		/* reuseport yes|no */
+	/* gatewayd: files served at / */
+	char		*static_dir;		/* static_dir PATH; NULL off */
+	uint64_t	 static_max_file_bytes;	/* 64M: larger ones refused */
 	/* gatewayd: protocol limits */
 	uint64_t	 max_message_bytes;	/* 1M: a client frame/message */
 	uint64_t	 chunk_bytes;		/* 512K: largest frame sent */

@@ -190,9 +190,12 @@ main(int argc, char *argv[])
 	/* Everything that needs privilege. */
 	if (listener_start(&gw) == -1)
 		fatalx("cannot listen on %s", listen_addr);
+	if (static_open(&gw) == -1)
+		fatalx("cannot open static_dir %s", gw.conf.static_dir);
 	if (user != NULL)
 		drop_privileges(uid, gid);
 	/* From here on, of the file system only the state directory. */
+	/* (and the files of static_dir, for reading). */
 	sandbox_restrict(&gw);
 
 	for (i = 0; sigs[i] != 0; i++) {

@@ -182,6 +182,9 @@ struct gw_stats {
 	uint64_t	 log_catchups;
 };
 
+struct static_xfer;
+TAILQ_HEAD(static_xferq, static_xfer);
+
 struct gateway {
 	struct config		 conf;
 	char			*statedir;
@@ -222,6 +225,9 @@ struct gateway {
 	struct gw_stats		 stats;
 	int			 sandbox_pending; /* no state directory yet */
 	struct actions		*act;		/* action.c */
+	int			 static_fd;	/* static_dir (O_PATH), or -1 */
+	struct static_xferq	 static_xfers;	/* files being sent */
+	size_t			 nstatic;
 };
 
 /* gatewayd.c */
@@ -251,6 +257,16 @@ void	 diff_add_result(struct buf *, const struct session *,
 /* listener.c */
 int	 listener_start(struct gateway *);
 void	 listener_stop(struct gateway *);
+
+/*
+ * static.c: the files of static_dir.  static_open opens the directory
+ * (0, or -1 logged); static_serve answers a request http_decide handed
+ * over and owns bev from then on; static_close ends every transfer.
+ */
+int	 static_open(struct gateway *);
+void	 static_serve(struct gateway *, struct bufferevent *,
+	    const struct http_request *);
+void	 static_close(struct gateway *);
 
 /* session.c */
 struct session *session_new(struct gateway *, struct bufferevent *,

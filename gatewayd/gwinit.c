@@ -26,6 +26,8 @@ gateway_init(struct gateway *gw)
 	TAILQ_INIT(&gw->execs);
 	TAILQ_INIT(&gw->dirtyq);
 	TAILQ_INIT(&gw->up.waiting);
+	TAILQ_INIT(&gw->static_xfers);
+	gw->static_fd = -1;
 }
 
 /*
@@ -50,6 +52,7 @@ gateway_setup(struct gateway *gw, const char *dir)
 	gw->policy.origins = gw->conf.origins;
 	gw->policy.norigins = gw->conf.norigins;
 	gw->policy.token = gw->conf.token;
+	gw->policy.static_files = gw->conf.static_dir != NULL;
 	if ((gw->base = event_base_new()) == NULL) {
 		log_warnx("event_base_new failed");
 		return -1;
@@ -69,6 +72,7 @@ gateway_free(struct gateway *gw)
 		session_free(TAILQ_FIRST(&gw->sessions));
 	htab_free(&gw->session_tab);
 	action_free(gw);
+	static_close(gw);
 	for (i = 0; i < nitems(gw->sig_ev); i++)
 		if (gw->sig_ev[i] != NULL)
 			event_free(gw->sig_ev[i]);

@@ -21,7 +21,7 @@
  *   - a header line starting with SP or HT (obs-fold), a field name that
  *     is not a token, white space before the colon, no colon;
  *   - a second Host, Origin, Sec-WebSocket-Key, Sec-WebSocket-Version,
- *     Authorization or Content-Length;
+ *     Authorization, Content-Length or If-None-Match;
  *   - a body: Content-Length other than digits, or above zero, or any
  *     Transfer-Encoding;
  *   - an element of Upgrade that is not token or token/token, of
@@ -29,7 +29,7 @@
  *     list elements are skipped);
  *   - a value that does not fit its field of struct http_request (a Host
  *     over 255 bytes, a Sec-WebSocket-Version over 15, a bearer token
- *     over 255, ...).
+ *     over 255, ...); an If-None-Match over 255 bytes is kept as absent.
  * Bytes 0x80-0xff are allowed in values (obs-text) and left to the rule
  * that reads the value.  The head is TOOBIG (answered 431) when its blank
  * line does not end within the first HTTP_MAX_HEAD bytes, or when it has
@@ -43,17 +43,21 @@
  * it with 403 whether or not a token is configured.
  *
  * http_decide answers, in this order: GET /healthz 200 with the policy's
- * body (403 when Host is missing or refused, as for /sync); another method on /healthz or /sync 405 (Allow: GET); another
- * path 404; a missing or refused Host 403; a refused Origin 403; an
- * Authorization that is malformed, or that does not match the configured
- * token, 403 (without a configured token a well-formed bearer is
- * ignored); no "Upgrade: websocket" with "Connection: upgrade" 426; a
- * Sec-WebSocket-Version missing or other than exactly "13" 426; a missing
- * or malformed Sec-WebSocket-Key (canonical base64 of exactly 16 bytes)
- * 400; subprotocols offered without tinyvex.v1 (matched exactly) 400;
- * else 101.  Every 426 carries Upgrade: websocket, Sec-WebSocket-Version:
- * 13 and "upgrade" in Connection.  Extensions are never echoed.  Paths
- * are compared as sent, without percent-decoding.
+ * body (403 when Host is missing or refused, as for /sync); another method
+ * on /healthz or /sync 405 (Allow: GET); another path 404, or, when the
+ * policy serves static files, 405 for a method other than GET and HEAD,
+ * 403 for a missing or refused Host, else HTTP_STATIC with nothing
+ * written (static.c answers); on /sync, a missing or refused Host 403;
+ * a refused Origin 403; an Authorization that is malformed, or that does
+ * not match the configured token, 403 (without a configured token a
+ * well-formed bearer is ignored); no "Upgrade: websocket" with
+ * "Connection: upgrade" 426; a Sec-WebSocket-Version missing or other
+ * than exactly "13" 426; a missing or malformed Sec-WebSocket-Key
+ * (canonical base64 of exactly 16 bytes) 400; subprotocols offered
+ * without tinyvex.v1 (matched exactly) 400; else 101.  Every 426
+ * carries Upgrade: websocket, Sec-WebSocket-Version: 13 and "upgrade" in
+ * Connection.  Extensions are never echoed.  Paths are compared as sent,
+ * without percent-decoding (static.c decodes the paths of files).
  *
  * Host: the host part (port stripped) must be 127.0.0.1, localhost (any
  * case, no trailing dot), [::1] (as written: other spellings of ::1 are
@@ -88,6 +92,7 @@ struct http_seen {
 	int	 ws_version;
 	int	 authorization;
 	int	 content_length;
+	int	 if_none_match;
 };
 
 static int
@@ -441,6 +446,14 @@ parse_header(const char *s, size_t n, struct http_request *req,
 			return -1;
 		return parse_content_length(v, vlen);
 	}
+	if (ci_equal(s, nlen, "if-none-match")) {
+		if (seen->if_none_match++)
+			return -1;
+		/* Too long to keep: as if absent (the file is sent). */
+		req->has_if_none_match = store(req->if_none_match,
+		    sizeof(req->if_none_match), v, vlen) == 0;
+		return 0;
+	}
 	if (ci_equal(s, nlen, "transfer-encoding"))
 		return -1;
 	return 0;
@@ -766,7 +779,17 @@ http_decide(const struct http_request *req, const struct http_policy *pol,
 	}
 	if (strcmp(req->path, "/healthz") != 0 &&
 	    strcmp(req->path, "/sync") != 0) {
-		http_error(out, 404, NULL);
+		if (!pol->static_files)
+			http_error(out, 404, NULL);
+		else if (strcmp(req->method, "GET") != 0 &&
+		    strcmp(req->method, "HEAD") != 0)
+			http_error(out, 405, NULL);
+		else if (!req->has_host ||
+		    !http_host_allowed(req->host, pol->listen_host))
+			http_error(out, 403, "{\"error\":\"forbidden\","
+			    "\"message\":\"Host not allowed\"}");
+		else
+			return HTTP_STATIC;
 		return HTTP_ANSWERED;
 	}
 	if (strcmp(req->method, "GET") != 0) {

@@ -1,7 +1,8 @@
 /*
  * The HTTP/1.1 side of the gateway: a bounded parser for one request head,
  * the Host/Origin/token policy of the wire contract, and the answers
- * (101 upgrade, 200 /healthz, 400, 403, 404, 405, 426, 431).  Pure
+ * (101 upgrade, 200 /healthz, 400, 403, 404, 405, 426, 431), or the
+ * hand-over of a GET or HEAD of another path to static.c.  Pure
  * functions over bytes, so they can be tested and fuzzed without sockets.
  */
 #ifndef TINYVEX_HTTP_H
@@ -33,6 +34,8 @@ struct http_request {
 	int	 offered_tinyvex;	/* ... and lists HTTP_SUBPROTOCOL */
 	int	 has_bearer;
 	char	 bearer[256];		/* token of Authorization: Bearer */
+	int	 has_if_none_match;	/* If-None-Match, when it fits */
+	char	 if_none_match[256];	/* ... its value */
 };
 
 /*
@@ -58,12 +61,14 @@ struct http_policy {
 	size_t		  norigins;
 	const char	 *token;	/* required token, or NULL */
 	const char	 *health_body;	/* JSON body for GET /healthz */
+	int		  static_files;	/* static_dir serves other paths */
 };
 
 /* What to do with a parsed request. */
 enum http_verdict {
 	HTTP_UPGRADE,		/* answer written is the 101; go WebSocket */
 	HTTP_ANSWERED,		/* answer written; close after flushing */
+	HTTP_STATIC,		/* nothing written: serve a static file */
 };
 
 /*

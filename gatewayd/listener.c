@@ -3,8 +3,9 @@
  * several gateways can share a port; accepting and its pause when out of
  * descriptors are common/listen.c's), and the HTTP/1.1 request head, read with a size
  * and a time limit before it is handed to http.c to decide on.  A
- * connection whose upgrade is accepted becomes a session; any other gets
- * its answer and is closed once the answer is out.
+ * connection whose upgrade is accepted becomes a session, a request for
+ * a file of static_dir goes to static.c; any other gets its answer and
+ * is closed once the answer is out.
  */
 #include <sys/socket.h>
 
@@ -102,6 +103,7 @@ hs_read(struct bufferevent *bev, void *arg)
 	struct buf		 out, body;
 	size_t			 avail, headlen = 0;
 	enum http_parse		 pr;
+	enum http_verdict	 verdict;
 	const char		*p;
 	struct session		*s;
 	int			 token_ok = 0;
@@ -130,8 +132,19 @@ hs_read(struct bufferevent *bev, void *arg)
 		buf_init(&body);
 		health_body(gw, &body);
 		gw->policy.health_body = body.data;
-		if (http_decide(&req, &gw->policy, &out, &token_ok) ==
-		    HTTP_UPGRADE) {
+		verdict = http_decide(&req, &gw->policy, &out, &token_ok);
+		if (verdict == HTTP_STATIC && (gw->stopping || gw->nsessions +
+		    gw->nstatic >= (size_t)gw->conf.max_connections)) {
+			http_error(&out, 503, NULL);
+			hs_answer(hs, &out);
+		} else if (verdict == HTTP_STATIC) {
+			evbuffer_drain(in, headlen);
+			event_free(hs->timer);
+			hs->timer = NULL;
+			static_serve(gw, bev, &req);
+			hs->bev = NULL;
+			hs_free(hs);
+		} else if (verdict == HTTP_UPGRADE) {
 			if (gw->stopping || gw->nsessions >=
 			    (size_t)gw->conf.max_connections) {
 				buf_reset(&out);

@@ -6,8 +6,10 @@
  * away everything else: no other file can be opened, created, removed or
  * executed, no TCP socket bound or connected (the listener is bound
  * already), no signal sent and no abstract socket reached outside the
- * process.  The ABI version decides which of these the kernel can
- * enforce.  no_new_privs is set in every case.
+ * process.  With static_dir, the files beneath it may be read as well
+ * (not its directories listed: static.c opens them O_PATH).  The ABI
+ * version decides which of these the kernel can enforce.  no_new_privs
+ * is set in every case.
  *
  * A kernel without Landlock is logged ("landlock unavailable: ...") and
  * the gateway goes on.  A gateway started before its state directory
@@ -108,24 +110,32 @@ fs_allowed(int abi)
 	return r;
 }
 
+/* Allow rights beneath the directory open as fd; -1 with errno. */
+static int
+allow_beneath_fd(int rfd, int fd, uint64_t rights)
+{
+	struct landlock_path_beneath_attr	 pb;
+
+	memset(&pb, 0, sizeof(pb));
+	pb.allowed_access = rights;
+	pb.parent_fd = fd;
+	return (int)syscall(__NR_landlock_add_rule, rfd,
+	    LANDLOCK_RULE_PATH_BENEATH, &pb, 0) == -1 ? -1 : 0;
+}
+
 /* Allow rights beneath path; -1 with errno when that fails. */
 static int
 allow_beneath(int rfd, const char *path, uint64_t rights)
 {
-	struct landlock_path_beneath_attr	 pb;
-	int					 fd, rc, saved;
+	int	 fd, rc, saved;
 
 	if ((fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
-	memset(&pb, 0, sizeof(pb));
-	pb.allowed_access = rights;
-	pb.parent_fd = fd;
-	rc = (int)syscall(__NR_landlock_add_rule, rfd,
-	    LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+	rc = allow_beneath_fd(rfd, fd, rights);
 	saved = errno;
 	close(fd);
 	errno = saved;
-	return rc == -1 ? -1 : 0;
+	return rc;
 }
 
 /* Landlock is off in this kernel: say why, go on. */
@@ -184,6 +194,9 @@ sandbox_restrict(struct gateway *gw)
 	}
 	if (allow_beneath(rfd, gw->statedir, fs_allowed((int)abi)) == -1)
 		fatal("landlock: %s", gw->statedir);
+	if (gw->static_fd != -1 && allow_beneath_fd(rfd, gw->static_fd,
+	    LANDLOCK_ACCESS_FS_READ_FILE) == -1)
+		fatal("landlock: %s", gw->conf.static_dir);
 #ifdef SANDBOX_LEAK_CHECKER
 	if (allow_beneath(rfd, "/proc", LANDLOCK_ACCESS_FS_READ_FILE |
 	    LANDLOCK_ACCESS_FS_READ_DIR) == -1)

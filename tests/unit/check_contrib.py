@@ -281,6 +281,8 @@ def check_conf(src, bins):
                 out.append("token_file " + token)
             elif m.group(1) == "gateway_user":
                 out.append("gateway_user " + user)
+            elif m.group(1) == "static_dir":
+                out.append("static_dir " + tmp)
             else:
                 out.append(l[1:])
         conf = os.path.join(tmp, "tinyvex.conf")
