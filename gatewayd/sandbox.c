@@ -205,7 +205,9 @@ sandbox_restrict(struct gateway *gw)
 	if (syscall(__NR_landlock_restrict_self, rfd, 0) == -1)
 		fatal("landlock_restrict_self");
 	close(rfd);
-	log_info("landlock: restricted (ABI %ld) to %s", abi, gw->statedir);
+	log_info("landlock: restricted (ABI %ld) to %s%s%s", abi, gw->statedir,
+	    gw->static_fd != -1 ? " and reading " : "",
+	    gw->static_fd != -1 ? gw->conf.static_dir : "");
 	return 0;
 }
 

@@ -17,7 +17,11 @@ what the page saw and why:
   - the same page connecting to ws://evil.test:PORT (DNS rebinding) is
     answered 403 "Host not allowed";
   - with that origin in the configuration's allow_origin, it syncs, and
-    a rebinding Host is still refused.
+    a rebinding Host is still refused;
+  - a page served by the gateway itself from static_dir (its script
+    too, under X-Content-Type-Options: nosniff) opens the WebSocket on
+    its own origin, subscribes, and shows in its DOM a document that an
+    independent native client inserts while it watches.
 
 Skips (exit 0) when Chromium is not installed."""
 
@@ -30,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.parse
 
 from tvtest import Client, Stack, check, finish, free_port, run
@@ -447,6 +452,137 @@ def allowed_origin(web):
         st.cleanup()
 
 
+STATIC_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>pending</title></head>
+<body><ul id="docs"></ul><pre id="result"></pre>
+<script src="app.js"></script></body></html>
+"""
+
+# The app, served from static_dir: everything it needs comes from its own
+# origin except the test's /hold and /report on the Web server.
+STATIC_JS = r"""
+"use strict";
+var params = new URLSearchParams(location.search);
+var tag = params.get("tag"), web = params.get("web"), want = params.get("want");
+var done = false, subscribed = false, ws;
+
+function tell(r) {
+	fetch(web + "/report?r=" + encodeURIComponent(JSON.stringify(r)),
+	    {mode: "no-cors"}).catch(function () {});
+}
+
+function report(r) {
+	if (done)
+		return;
+	done = true;
+	r.tag = tag;
+	r.origin = location.origin;
+	document.getElementById("result").textContent = JSON.stringify(r);
+	document.title = r.outcome;
+	tell(r);
+	if (ws && ws.readyState === WebSocket.OPEN)
+		ws.close(1000);
+}
+
+function show(docs) {
+	var ul = document.getElementById("docs");
+	ul.textContent = "";
+	docs.forEach(function (d) {
+		var li = document.createElement("li");
+		li.textContent = d.text;
+		ul.appendChild(li);
+	});
+	if (!subscribed) {
+		subscribed = true;
+		tell({tag: tag + "-subscribed", count: docs.length});
+	}
+	if (docs.some(function (d) { return d.text === want; }))
+		report({outcome: "live", count: docs.length,
+		    url: ws.url, protocol: ws.protocol});
+}
+
+var hold = new Image();
+hold.src = web + "/hold?tag=" + encodeURIComponent(tag);
+document.body.appendChild(hold);
+setTimeout(function () { report({outcome: "timeout"}); }, %TIMEOUT%);
+ws = new WebSocket("ws://" + location.host + "/sync", "tinyvex.v1");
+ws.onopen = function () {
+	ws.send(JSON.stringify({jsonrpc: "2.0", id: 1, method: "tinyvex/connect",
+	    params: {sessionId: "static-" + Math.random()}}));
+	ws.send(JSON.stringify({jsonrpc: "2.0", id: 2,
+	    method: "tinyvex/modifyQuerySet", params: {baseVersion: 0,
+	    newVersion: 1, modifications: [{type: "Add", queryId: 1,
+	    udfPath: "db/query", args: {table: "live"}}]}}));
+};
+ws.onmessage = function (ev) {
+	var m = JSON.parse(ev.data);
+	if (m.error)
+		report({outcome: "rpc-error", error: m.error});
+	if (m.method !== "tinyvex/transition")
+		return;
+	m.params.modifications.forEach(function (x) {
+		if (x.type === "QueryUpdated" && x.queryId === 1)
+			show(x.value);
+	});
+};
+ws.onclose = function (ev) { report({outcome: "closed", code: ev.code}); };
+""".replace("%TIMEOUT%", str(PAGE_TIMEOUT_MS))
+
+
+def static_app(web):
+    """A page from the gateway's own static_dir syncs on its origin."""
+    st = Stack()
+    www = os.path.join(st.dir, "www")
+    os.mkdir(www)
+    with open(os.path.join(www, "index.html"), "w") as f:
+        f.write(STATIC_HTML)
+    with open(os.path.join(www, "app.js"), "w") as f:
+        f.write(STATIC_JS)
+    st.conf = os.path.join(st.dir, "tinyvex.conf")
+    with open(st.conf, "w") as f:
+        f.write("static_dir %s\n" % www)
+    want = "inserted natively %d" % os.getpid()
+    try:
+        st.start_writer()
+        st.start_gateway()
+        port = st.gateways[0].port
+
+        async def insert(text):
+            c = await Client.open(st.url(), "native")
+            try:
+                await c.mutate("db/insert", {"table": "live", "doc": {"text": text}})
+            finally:
+                await c.close()
+
+        run(insert("already there"))
+        url = ("http://127.0.0.1:%d/?tag=static&web=%s&want=%s"
+               % (port, urllib.parse.quote("http://127.0.0.1:%d" % web.port),
+                  urllib.parse.quote(want)))
+        out = {}
+        t = threading.Thread(target=lambda: out.update(
+            zip(("report", "dom"), browse(web, url, "static"))))
+        t.start()
+        sub = web.wait_report("static-subscribed", RUN_TIMEOUT)
+        check(sub is not None and sub.get("count") == 1,
+              "the static page subscribed over its own origin and saw the "
+              "document already there (%s)" % sub)
+        time.sleep(0.2)
+        run(insert(want))
+        t.join(RUN_TIMEOUT + 10)
+        r = out.get("report") or {}
+        check(r.get("outcome") == "live" and r.get("count") == 2
+              and r.get("origin") == "http://127.0.0.1:%d" % port
+              and r.get("url") == "ws://127.0.0.1:%d/sync" % port
+              and r.get("protocol") == "tinyvex.v1",
+              "the page from static_dir showed the native client's insert "
+              "live, over ws://127.0.0.1:%d/sync (%s)" % (port, r))
+        dom = out.get("dom") or ""
+        check("<li>%s</li>" % want in dom and "<li>already there</li>" in dom,
+              "the DOM Chromium printed lists both documents")
+    finally:
+        st.cleanup()
+
+
 if not os.access(CHROMIUM, os.X_OK):
     print("skip: %s not installed" % CHROMIUM, flush=True)
     sys.exit(0)
@@ -455,6 +591,7 @@ web = Web()
 try:
     default_policy(web)
     allowed_origin(web)
+    static_app(web)
 finally:
     web.close()
 finish()
