@@ -55,16 +55,13 @@ static const struct {
 	{ "tinyvex/unprovide",		m_unprovide,	0 },
 };
 
-void
-rpc_error_text(struct buf *b, const char *id, int code, const char *message,
-    const char *outcome)
-{
-	rpc_error_data_text(b, id, code, message, "outcome", outcome);
-}
-
-void
-rpc_error_data_text(struct buf *b, const char *id, int code,
-    const char *message, const char *name, const char *value)
+/*
+ * An error object with data {"kind", name: value (when value is not
+ * NULL), and the members of the JSON object text data (when not NULL)}.
+ */
+static void
+error_text(struct buf *b, const char *id, int code, const char *message,
+    const char *name, const char *value, const char *data, size_t datalen)
 {
 	buf_adds(b, "{\"jsonrpc\":\"2.0\",\"id\":");
 	buf_adds(b, id != NULL ? id : "null");
@@ -82,7 +79,27 @@ rpc_error_data_text(struct buf *b, const char *id, int code,
 		buf_adds(b, value);
 		buf_addc(b, '"');
 	}
+	/* Members of a mutation outcome's data, as {"path":...}. */
+	if (data != NULL && datalen > 2 && data[0] == '{' &&
+	    data[datalen - 1] == '}') {
+		buf_addc(b, ',');
+		buf_add(b, data + 1, datalen - 2);
+	}
 	buf_adds(b, "}}}");
+}
+
+void
+rpc_error_text(struct buf *b, const char *id, int code, const char *message,
+    const char *outcome)
+{
+	error_text(b, id, code, message, "outcome", outcome, NULL, 0);
+}
+
+void
+rpc_error_data_text(struct buf *b, const char *id, int code,
+    const char *message, const char *name, const char *value)
+{
+	error_text(b, id, code, message, name, value, NULL, 0);
 }
 
 void
@@ -650,9 +667,9 @@ rpc_mutation_done(struct gateway *gw, struct upreq *u, int64_t ts, int code,
 		rpc_result_text(&b, u->id, r.data, r.len);
 		buf_free(&r);
 	} else
-		rpc_error_text(&b, u->id, code, message,
+		error_text(&b, u->id, code, message, "outcome",
 		    code != TV_UNAVAILABLE ? NULL : ts < 0 ? "unknown" :
-		    "notCommitted");
+		    "notCommitted", value, valuelen);
 	len = b.len;
 	rpc_answer(s, u->batch, u->batch_slot, code == TV_OK ? ts : 0, 0,
 	    buf_steal(&b, NULL), len);

@@ -27,12 +27,19 @@ enum tv_code {
 };
 
 #define TV_ERRMSG_MAX	256	/* longest error message */
+#define TV_ERRDATA_MAX	1280	/* longest extra data, JSON text */
 
-/* An error as it travels: code, and a message for people. */
+/*
+ * An error as it travels: code, a message for people, and what error.data
+ * carries besides "kind": a reason, and members given as the text of a
+ * JSON object ({"path":"meta.tags[2]"} of a ValidationError that writerd
+ * sends over IPC), or "" for none.
+ */
 struct tv_error {
 	int		 code;			/* enum tv_code */
 	char		 message[TV_ERRMSG_MAX];
 	const char	*reason;	/* data.reason: a static string, or NULL */
+	char		 data[TV_ERRDATA_MAX];	/* JSON object text, or "" */
 };
 
 static inline const char *

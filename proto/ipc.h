@@ -61,7 +61,9 @@ enum ipc_type {
 	 *                    the mutation failed without a recorded outcome
 	 *   i64 code         0, or an enum tv_code
 	 *   str message      "" on success
-	 *   str value        JSON text of the value on success, else ""
+	 *   str value        JSON text of the value on success; on failure
+	 *                    the error's data members as a JSON object
+	 *                    ({"path": ...} of a ValidationError), or ""
 	 */
 	IPC_RESULT = 4,
 

@@ -224,6 +224,14 @@ idem_lookup(struct writerd *wd, struct mutation *m)
 	if (cJSON_IsString(v = json_get(o, "message")))
 		strlcpy_tv(m->err.message, v->valuestring,
 		    sizeof(m->err.message));
+	if (cJSON_IsObject(v = json_get(o, "data"))) {
+		buf_reset(&m->value);
+		json_print(&m->value, v);
+		if (m->value.len < sizeof(m->err.data)) {
+			memcpy(m->err.data, m->value.data, m->value.len);
+			m->err.data[m->value.len] = '\0';
+		}
+	}
 	buf_reset(&m->value);
 	if ((v = json_get(o, "value")) != NULL)
 		json_print(&m->value, v);
@@ -255,6 +263,10 @@ idem_record(struct writerd *wd, struct mutation *m)
 	} else {
 		buf_adds(&o, ",\"message\":");
 		json_print_string(&o, m->err.message, strlen(m->err.message));
+		if (m->err.data[0] != '\0') {
+			buf_adds(&o, ",\"data\":");
+			buf_adds(&o, m->err.data);
+		}
 	}
 	buf_addc(&o, '}');
 	sqlite3_bind_text(s, 1, m->session_id, -1, SQLITE_STATIC);

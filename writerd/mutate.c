@@ -1,8 +1,10 @@
 /*
  * The built-in mutations of DESIGN §3: db/insert, db/patch, db/replace,
  * db/delete and db/batch.  Each validates its arguments completely
- * (names, reserved fields, sizes, depth, types) before it writes, and
- * writes through the write context, inside the caller's savepoint.
+ * (names, reserved fields, sizes, depth, types) and the document it
+ * would store against the schema's validator of its table before it
+ * writes, and writes through the write context, inside the caller's
+ * savepoint.
  */
 #include <math.h>
 #include <stdio.h>
@@ -155,7 +157,9 @@ do_insert(struct wctx *w, const cJSON *args, struct buf *value,
 	    wctx_new_id(w, id, err) == -1)
 		return -1;
 	doc = make_doc(id, (double)w->ts / 1000.0, user, NULL, NULL);
-	rc = check_size(w, doc, err);
+	rc = schema_validate(w->schema, name, doc, err);
+	if (rc == 0)
+		rc = check_size(w, doc, err);
 	if (rc == 0)
 		rc = wctx_write(w, t, id, NULL, 0, doc, err);
 	cJSON_Delete(doc);
@@ -217,7 +221,9 @@ rewrite(struct wctx *w, const cJSON *args, const cJSON *user,
 		goto done;
 	doc = make_doc(id, creation_of(old), user != NULL ? user : old, set,
 	    unset);
-	if (check_size(w, doc, err) == -1 ||
+	/* A patch is checked on the document it makes, as a whole. */
+	if (schema_validate(w->schema, t->name, doc, err) == -1 ||
+	    check_size(w, doc, err) == -1 ||
 	    wctx_write(w, t, id, old, old_ts, doc, err) == -1)
 		goto done;
 	buf_adds(value, "null");
@@ -348,9 +354,13 @@ do_batch(struct wctx *w, const cJSON *args, struct buf *value,
 		memset(&sub, 0, sizeof(sub));
 		rc = mutate_one(w, ops[i].kind, opargs, value, &sub);
 		cJSON_Delete(opargs);
-		if (rc == -1)
-			return tv_seterr(err, sub.code, "ops[%zu]: %s", n,
+		if (rc == -1) {
+			tv_seterr(err, sub.code, "ops[%zu]: %s", n,
 			    sub.message);
+			/* data.path is the path in that op's document. */
+			memcpy(err->data, sub.data, sizeof(err->data));
+			return -1;
+		}
 		n++;
 	}
 	buf_addc(value, ']');

@@ -420,7 +420,7 @@ result_send(struct gwlink *gw, const struct mutation *m)
 		ipc_add_str(&msg, m->value.data != NULL ? m->value.data : "",
 		    m->value.len);
 	else
-		ipc_add_cstr(&msg, "");
+		ipc_add_cstr(&msg, m->err.data);
 	rc = gw_send(gw, ipc_msg_finish(&msg));
 	ipc_msg_free(&msg);
 	return rc;

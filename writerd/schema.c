@@ -1,10 +1,13 @@
 /*
- * The schema file (tinyvex-schema(5)): tables that exist from the start
- * and their user indexes.  Parsing is strict and bounded; applying it
- * compares the file with the catalog, builds new indexes from the
- * existing documents before they are used, drops removed ones, and tells
- * the gateways through a commit notice that carries the new catalog
- * version.  A schema that cannot be applied changes nothing.
+ * The schema file (tinyvex-schema(5)): tables that exist from the start,
+ * their user indexes and their validators.  Parsing is strict and
+ * bounded (validators are compiled by validate.c); applying it checks
+ * every stored document of a table with a validator, compares the file
+ * with the catalog, builds new indexes from the existing documents
+ * before they are used, drops removed ones, and tells the gateways
+ * through a commit notice that carries the new catalog version.  A
+ * schema that cannot be applied changes nothing, and the validators of
+ * the running schema stay.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +35,7 @@ schema_free(struct schema *sc)
 			for (k = 0; k < sc->tables[i].indexes[j].nfields; k++)
 				free(sc->tables[i].indexes[j].fields[k]);
 		free(sc->tables[i].indexes);
+		validate_free(sc->tables[i].valid);
 	}
 	free(sc->tables);
 	free(sc);
@@ -70,6 +74,22 @@ parse_index(struct schema_index *ix, const cJSON *def, struct tv_error *err)
 	return 0;
 }
 
+/* The table's "fields" and "strict", compiled; none is fine. */
+static int
+parse_validator(struct schema_table *t, const cJSON *tdef,
+    struct tv_error *err)
+{
+	struct tv_error	 e;
+
+	memset(&e, 0, sizeof(e));
+	t->valid = validate_compile(json_get(tdef, "fields"),
+	    json_get(tdef, "strict"), &e);
+	if (e.code != 0)
+		return tv_seterr(err, e.code, "schema: table %s: %s", t->name,
+		    e.message);
+	return 0;
+}
+
 struct schema *
 schema_parse(const char *text, size_t len, struct tv_error *err)
 {
@@ -85,7 +105,8 @@ schema_parse(const char *text, size_t len, struct tv_error *err)
 		    SCHEMA_MAX_BYTES);
 		return NULL;
 	}
-	if ((root = json_parse(text, len, 8, &jerr)) == NULL) {
+	if ((root = json_parse(text, len, VALIDATE_JSON_DEPTH, &jerr)) ==
+	    NULL) {
 		tv_seterr(err, TV_VALIDATION, "schema: %s",
 		    json_strerror(jerr));
 		return NULL;
@@ -123,12 +144,16 @@ schema_parse(const char *text, size_t len, struct tv_error *err)
 			goto fail;
 		}
 		cJSON_ArrayForEach(m, tdef)
-			if (strcmp(m->string, "indexes") != 0) {
+			if (strcmp(m->string, "indexes") != 0 &&
+			    strcmp(m->string, "fields") != 0 &&
+			    strcmp(m->string, "strict") != 0) {
 				tv_seterr(err, TV_VALIDATION, "schema: table "
 				    "%s: unknown member %.64s", t->name,
 				    m->string);
 				goto fail;
 			}
+		if (parse_validator(t, tdef, err) == -1)
+			goto fail;
 		indexes = json_get(tdef, "indexes");
 		if (indexes == NULL)
 			continue;
@@ -187,6 +212,111 @@ schema_table(const struct schema *sc, const char *name)
 		if (strcmp(sc->tables[i].name, name) == 0)
 			return &sc->tables[i];
 	return NULL;
+}
+
+int
+schema_validate(const struct schema *sc, const char *table, const cJSON *doc,
+    struct tv_error *err)
+{
+	const struct schema_table	*t;
+
+	if (sc == NULL || (t = schema_table(sc, table)) == NULL ||
+	    t->valid == NULL)
+		return 0;
+	return validate_doc(t->valid, doc, err);
+}
+
+/* err's data: the table, the document and validate_doc's {"path":...}. */
+static void
+stored_data(struct tv_error *err, const char *table, const char *id,
+    const char *pathobj)
+{
+	struct buf	 b;
+
+	if (strlen(pathobj) < 2)
+		return;
+	buf_init(&b);
+	buf_adds(&b, "{\"table\":");
+	json_print_string(&b, table, strlen(table));
+	buf_adds(&b, ",\"document\":");
+	json_print_string(&b, id, strlen(id));
+	buf_addc(&b, ',');
+	buf_adds(&b, pathobj + 1);
+	if (b.len < sizeof(err->data)) {
+		memcpy(err->data, b.data, b.len);
+		err->data[b.len] = '\0';
+	}
+	buf_free(&b);
+}
+
+/*
+ * Every stored document of every table with a validator must pass it;
+ * inside the write transaction, before anything changes.  0, or -1 with
+ * err naming the first failing document and its path (data.path, and
+ * data.document and data.table).
+ */
+static int
+check_stored(struct writerd *wd, const struct schema *sc,
+    struct tv_error *err)
+{
+	const struct store_table	*st;
+	const struct schema_table	*t;
+	sqlite3_stmt			*s = NULL;
+	cJSON				*doc;
+	struct tv_error			 e;
+	enum json_err			 jerr;
+	const char			*id;
+	char				 path[TV_ERRDATA_MAX];
+	size_t				 i;
+	int				 rc, ret = -1;
+
+	if (sqlite3_prepare_v2(wd->st->db, "SELECT c.id, d.json_value"
+	    " FROM current_documents c, documents d"
+	    " WHERE c.table_id = ?1 AND d.seq = c.seq ORDER BY c.id", -1, &s,
+	    NULL) != SQLITE_OK)
+		return tv_seterr(err, TV_UNAVAILABLE, "schema: cannot read "
+		    "the documents");
+	for (i = 0; i < sc->ntables; i++) {
+		t = &sc->tables[i];
+		if (t->valid == NULL ||
+		    (st = catalog_table(wd->st->catalog, t->name)) == NULL)
+			continue;
+		sqlite3_bind_int64(s, 1, st->id);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			id = (const char *)sqlite3_column_text(s, 0);
+			doc = json_parse((const char *)
+			    sqlite3_column_text(s, 1),
+			    (size_t)sqlite3_column_bytes(s, 1),
+			    JSON_MAX_DEPTH, &jerr);
+			if (doc == NULL) {
+				tv_seterr(err, TV_INTERNAL, "schema: document "
+				    "%s of table %s is unreadable", id,
+				    t->name);
+				goto done;
+			}
+			memset(&e, 0, sizeof(e));
+			rc = validate_doc(t->valid, doc, &e);
+			cJSON_Delete(doc);
+			if (rc == -1) {
+				strlcpy_tv(path, e.data, sizeof(path));
+				tv_seterr(err, TV_VALIDATION, "schema: "
+				    "document %s of table %s does not "
+				    "conform: %s", id, t->name, e.message);
+				stored_data(err, t->name, id, path);
+				goto done;
+			}
+		}
+		if (rc != SQLITE_DONE) {
+			tv_seterr(err, TV_UNAVAILABLE, "schema: cannot read "
+			    "the documents of %s", t->name);
+			goto done;
+		}
+		sqlite3_reset(s);
+	}
+	ret = 0;
+done:
+	sqlite3_finalize(s);
+	return ret;
 }
 
 /* Make the catalog match the schema; inside a write transaction. */
@@ -277,9 +407,21 @@ read_file(const char *path, size_t *lenp, struct tv_error *err)
 	return buf_steal(&b, lenp);
 }
 
+/* From now on, mutations are checked against sc's validators. */
+static void
+schema_use(struct writerd *wd, struct schema *sc)
+{
+	schema_free(wd->schema);
+	wd->schema = sc;
+	wd->wctx.schema = sc;
+}
+
+/* The stored documents conform, then the catalog is made to match. */
 static int
 apply_commit(struct writerd *wd, void *arg, struct tv_error *err)
 {
+	if (check_stored(wd, arg, err) == -1)
+		return -1;
 	return apply(wd, arg, err);
 }
 
@@ -301,11 +443,12 @@ schema_apply_file(struct writerd *wd, const char *path, struct tv_error *err)
 		return -1;
 	}
 	rc = commit_catalog(wd, apply_commit, sc, err);
-	schema_free(sc);
 	if (rc == -1) {
+		schema_free(sc);
 		log_warnx("schema %s not applied: %s", path, err->message);
 		return -1;
 	}
+	schema_use(wd, sc);
 	if (rc == 0)
 		log_info("schema %s: catalog already matches", path);
 	else

@@ -50,9 +50,12 @@ enum wstmt {
 	WS_COUNT
 };
 
+struct schema;
+
 struct wctx {
 	struct store		*st;
 	const struct config	*conf;
+	const struct schema	*schema;	/* validators, or NULL */
 	sqlite3_stmt		*stmt[WS_COUNT];
 	int64_t			 ts;		/* this mutation's ts */
 	struct wdoc		*docs;

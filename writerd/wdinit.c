@@ -144,6 +144,8 @@ writerd_free(struct writerd *wd)
 	if (wd->timer_ev != NULL)
 		event_free(wd->timer_ev);
 	writerd_close(wd);
+	schema_free(wd->schema);
+	wd->schema = NULL;
 	if (wd->base != NULL)
 		event_base_free(wd->base);
 	config_free(&wd->conf);

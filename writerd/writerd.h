@@ -26,6 +26,7 @@
 #include "proto/ipc.h"
 #include "store.h"
 #include "util.h"
+#include "validate.h"
 #include "wctx.h"
 
 #define WRITERD_HELLO_TIMEOUT	5		/* seconds for HELLO */
@@ -220,6 +221,7 @@ struct writerd {
 	char			*statedir;
 	char			*dbpath;
 	char			*schema_path;	/* -s FILE, or NULL */
+	struct schema		*schema;	/* the running schema, or NULL */
 	char			*conf_path;	/* -f FILE, or NULL */
 	struct store		*st;
 	struct event_base	*base;
@@ -312,6 +314,7 @@ struct schema_table {
 	char			 name[STORE_NAME_MAX + 1];
 	struct schema_index	*indexes;
 	size_t			 nindexes;
+	struct vtype		*valid;		/* validator; NULL none */
 };
 
 struct schema {
@@ -324,6 +327,13 @@ struct schema	*schema_parse(const char *text, size_t len,
 void		 schema_free(struct schema *);
 int		 schema_apply_file(struct writerd *, const char *path,
 		    struct tv_error *);
+/*
+ * Check a document about to be stored in table against the validator of
+ * the running schema sc (NULL, or a table without one: nothing to check).
+ * 0, or -1 with err a ValidationError with data.path (validate.h).
+ */
+int		 schema_validate(const struct schema *, const char *table,
+		    const cJSON *doc, struct tv_error *);
 
 /* ipcmsg.c: decoders of what gateways and tinyvexctl send */
 #define CTLMSG_MAX_COMMAND	63	/* bytes of a control command name */
