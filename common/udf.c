@@ -57,6 +57,7 @@ tv_seterr(struct tv_error *err, int code, const char *fmt, ...)
 	va_list	 ap;
 
 	err->code = code;
+	err->reason = NULL;
 	err->data[0] = '\0';
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
