@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -433,11 +434,32 @@ def token():
         st3.cleanup()
 
 
+async def writer_down(st, url):
+    """A mutation while the writer is down is answered Unavailable, and the
+    library resends it (same requestId) until the writer is back."""
+    st.kill_writer()
+    p = subprocess.Popen([TINYVEX, "-u", url, "mutate", "db/insert",
+                          '{"table":"wd","doc":{"once":1}}'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=ENV)
+    time.sleep(1.5)
+    still = p.poll() is None
+    st.start_writer()
+    out, err = p.communicate(timeout=90)
+    check(still and p.returncode == 0 and out.strip().startswith('"'),
+          "mutate while the writer is down: retried until it is back (%s)"
+          % err.strip()[:120])
+    r = tv(url, "query", "db/query", '{"table":"wd"}')
+    check(r.returncode == 0 and len(json.loads(r.stdout)) == 1,
+          "the retried mutation applied once")
+
+
 async def main(st):
     url = st.url()
     bad_args(url)
     await query_mutate(st, url)
     await watch(st, url)
+    await writer_down(st, url)
     await provide(st, url)
     await export_import(st, st.url())
     token()
