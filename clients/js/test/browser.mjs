@@ -173,6 +173,8 @@ export class Page {
 	}
 
 	async screenshot(file) {
+		/* A tab in the background draws no frames to capture. */
+		await this.send("Page.bringToFront");
 		const { data } = await this.send("Page.captureScreenshot",
 		    { format: "png" });
 		fs.mkdirSync(path.dirname(file), { recursive: true });
