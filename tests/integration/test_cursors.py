@@ -148,6 +148,20 @@ async def main(st):
                         reason=None, kind="TooLarge"),
           "an endCursor page of 60 documents, over the maximum: TooLarge")
 
+    # At a past ts, pages read the log as it stood then.
+    then = (await c.call("tinyvex/query", {"udfPath": "db/paginate", "args": a}))["ts"]
+    await c.mutate("db/insert", {"table": "a", "doc": {"n": -1}})
+    now = await paginate(c, a)
+    past = (await c.call("tinyvex/query", {"udfPath": "db/paginate", "args": a,
+                                           "ts": then}))["value"]
+    check(now["page"][0]["n"] == -1 and past == p1,
+          "a page at a past ts is the page as it was then")
+    past2 = (await c.call("tinyvex/query", {"udfPath": "db/paginate", "args": dict(
+        a, cursor=cur), "ts": then}))["value"]
+    check(past2 == p2, "and so is the page after it")
+    check(await refused(c, {"table": "a", "index": "by_n"}, reason=None),
+          "numItems missing: ValidationError")
+
     # A subscription with a bad cursor fails with the reason, and stays.
     await c.modify(add=[(1, "db/paginate", dict(a, cursor=cur[:-2]))])
     err = c.failed.get(1, {})
