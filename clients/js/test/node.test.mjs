@@ -246,3 +246,40 @@ test("reconnect() and close(): state, counters, subscriptions carried over, pend
 	await assert.rejects(c.mutation("db/insert", { table: "rc", doc: {} }),
 	    (err) => err.code === -32008 && err.data.outcome === "unknown");
 });
+
+test("an action in flight when the caller's connection drops: the caller gets Unavailable/unknown, the provider's signal is aborted", async () => {
+	const relay = await new Relay(stack.port).listen();
+	const provider = client();
+	let started = false;
+	let aborted = false;
+	provider.provide("slow/*", (args, { signal }) => {
+		if (args.probe)
+			return "here";
+		started = true;
+		return new Promise((resolve) => signal.addEventListener("abort",
+		    () => {
+			aborted = true;
+			resolve("cancelled");
+		}));
+	});
+	try {
+		const caller = client(`ws://127.0.0.1:${relay.port}/sync`);
+		await waitFor(async () => await caller.action("slow/probe",
+		    { probe: true }).then(() => true, () => false), 10000,
+		    "the provider");
+		const sent = caller.stats().actionsSent;
+		const p = caller.action("slow/wait", {}).then(() => null, (e) => e);
+		await waitFor(() => started, 10000, "the call to start");
+		relay.close();
+		const e = await p;
+		assert.ok(e !== null, "the action failed");
+		assert.equal(e.code, -32008);
+		assert.equal(e.kind, "Unavailable");
+		assert.equal(e.data.outcome, "unknown");
+		await waitFor(() => aborted, 10000, "the provider's signal");
+		await new Promise((r) => setTimeout(r, 300));
+		assert.equal(caller.stats().actionsSent, sent + 1, "never resent");
+	} finally {
+		relay.close();
+	}
+});
