@@ -470,14 +470,10 @@ test("actions in flight fail Unavailable/unknown on connection loss and are neve
 test("providers: registered after connect and again after reconnect; calls answered; cancel aborts", async () => {
 	const h = harness();
 	const seen = [];
-	let release;
 	h.engine.provide("agent/*", async (args, ctx) => {
 		seen.push([args, ctx.callId, ctx.udfPath]);
 		if (args.wait)
-			await new Promise((r) => {
-				release = r;
-				ctx.signal.addEventListener("abort", r);
-			});
+			await new Promise((r) => ctx.signal.addEventListener("abort", r));
 		if (args.fail)
 			throw new TinyvexError(-32000, "Bad", "failed here", { kind: "Bad", n: 1 });
 		return { echo: args.x, aborted: ctx.signal.aborted };
@@ -513,7 +509,6 @@ test("providers: registered after connect and again after reconnect; calls answe
 	[p] = h.take();
 	assert.equal(p.method, "tinyvex/provide");
 	assert.equal(seen.length, 3);
-	void release;
 });
 
 test("a refused modifyQuerySet reaches the subscribers and resumes", async () => {
