@@ -1,7 +1,8 @@
 /*
- * The built-in query functions (DESIGN §3): db/get and db/query, run on a
- * store inside a read transaction, producing the result as JSON text and
- * the read set that says which writes can change it.
+ * The built-in query functions (DESIGN §3): db/get, db/query, db/paginate
+ * (paginate.c) and db/tables (tables.c), run on a store inside a read
+ * transaction, producing the result as JSON text and the read set that
+ * says which writes can change it.
  */
 #ifndef TINYVEX_UDF_H
 #define TINYVEX_UDF_H
