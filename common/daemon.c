@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,4 +124,14 @@ drop_privileges(uid_t uid, gid_t gid)
 		fatal("setresuid");
 	if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
 		fatalx("could regain root after dropping privileges");
+}
+
+void
+signals_unblock(void)
+{
+	sigset_t	 none;
+
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1)
+		fatal("sigprocmask");
 }

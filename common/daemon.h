@@ -30,6 +30,12 @@ char	*path_join(const char *dir, const char *name);
 int	 unix_addr(struct sockaddr_un *sun, const char *path);
 /* 1 when a daemon answers on the Unix socket at path, else 0. */
 int	 unix_answers(const char *path);
+/*
+ * Unblock every signal.  A blocked mask survives exec: a daemon started by
+ * a thread that blocks signals (as some runtimes' process launchers do)
+ * would otherwise never see the SIGTERM its signal events wait for.
+ */
+void	 signals_unblock(void);
 /* Look up a user: 0 or -1. */
 int	 user_lookup(const char *name, uid_t *uid, gid_t *gid);
 /*

@@ -135,6 +135,7 @@ main(int argc, char *argv[])
 	gid_t		 gid = 0;
 	struct timeval	 tick = { 0, GATEWAYD_TICK_US };
 
+	signals_unblock();
 	gateway_init(&gw);
 	while ((ch = getopt(argc, argv, "df:l:r:u:v")) != -1) {
 		switch (ch) {

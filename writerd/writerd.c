@@ -163,6 +163,7 @@ main(int argc, char *argv[])
 	gid_t			 gid = getegid();
 	struct timeval		 tick = { 0, WRITERD_TICK_US };
 
+	signals_unblock();
 	writerd_init(&wd);
 	while ((ch = getopt(argc, argv, "df:r:s:u:v")) != -1) {
 		switch (ch) {

@@ -1,5 +1,8 @@
 """SIGTERM: the gateway closes every client with 1001 and exits within a
-few seconds; writerd stops cleanly too."""
+few seconds; writerd stops cleanly too.  Both are started with the
+signals they wait for blocked, as a launcher thread that blocks signals
+would start them: a blocked mask survives exec, and the daemons must
+unblock it."""
 
 import asyncio
 import signal
@@ -26,4 +29,6 @@ async def main(st):
     check(rc == 0, "writerd exited 0 on SIGTERM")
 
 
+# Inherited by the daemons through fork and exec.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 run_stack(main)

@@ -7,6 +7,7 @@ Runs under /usr/bin/python3 with Debian's python3-websockets."""
 import asyncio
 import json
 import os
+import random
 import resource
 import shutil
 import signal
@@ -49,12 +50,27 @@ def finish():
     sys.exit(1 if failures else 0)
 
 
+# Ports for the daemons under test come from below the kernel's ephemeral
+# range (net.ipv4.ip_local_port_range, 32768-60999 by default): a port
+# from inside it can become a client's own local port while the gateway
+# is down (a TCP connection to itself), and the gateway's restart on it
+# then fails with "Address already in use".
+PORT_LOW, PORT_HIGH = 20000, 32000
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    rnd = random.Random()
+    for _ in range(200):
+        port = rnd.randrange(PORT_LOW, PORT_HIGH)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port in %d-%d" % (PORT_LOW, PORT_HIGH))
 
 
 def wait_for(pred, timeout=10.0, step=0.02):
