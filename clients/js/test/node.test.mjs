@@ -283,3 +283,18 @@ test("an action in flight when the caller's connection drops: the caller gets Un
 		relay.close();
 	}
 });
+
+test("a provider registers again after its gateway restarts", async () => {
+	const provider = client();
+	provider.provide("again/*", (args) => ({ n: args.n }));
+	const caller = client();
+	const call = (n) => caller.action("again/x", { n }).then((v) => v.n,
+	    () => null);
+	await waitFor(async () => await call(1) === 1, 10000, "the provider");
+	await stack.killGateway();
+	await stack.startGateway();
+	await waitFor(async () => await call(2) === 2, 15000,
+	    "the provider after the restart");
+	assert.ok(provider.connectionState().connectionCount >= 1);
+	assert.equal(provider.stats().callsServed >= 2, true);
+});
