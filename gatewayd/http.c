@@ -43,21 +43,22 @@
  * it with 403 whether or not a token is configured.
  *
  * http_decide answers, in this order: GET /healthz 200 with the policy's
- * body (403 when Host is missing or refused, as for /sync); another method
- * on /healthz or /sync 405 (Allow: GET); another path 404, or, when the
- * policy serves static files, 405 for a method other than GET and HEAD,
- * 403 for a missing or refused Host, else HTTP_STATIC with nothing
- * written (static.c answers); on /sync, a missing or refused Host 403;
- * a refused Origin 403; an Authorization that is malformed, or that does
- * not match the configured token, 403 (without a configured token a
- * well-formed bearer is ignored); no "Upgrade: websocket" with
- * "Connection: upgrade" 426; a Sec-WebSocket-Version missing or other
- * than exactly "13" 426; a missing or malformed Sec-WebSocket-Key
- * (canonical base64 of exactly 16 bytes) 400; subprotocols offered
- * without tinyvex.v1 (matched exactly) 400; else 101.  Every 426
- * carries Upgrade: websocket, Sec-WebSocket-Version: 13 and "upgrade" in
- * Connection.  Extensions are never echoed.  Paths are compared as sent,
- * without percent-decoding (static.c decodes the paths of files).
+ * body (403 when Host is missing or refused, as for /sync); another
+ * method on /healthz or /sync 405 (Allow: GET); another path 404, or,
+ * when the policy serves static files, 405 (Allow: GET, HEAD) for a
+ * method other than GET and HEAD, 403 for a missing or refused Host, else
+ * HTTP_STATIC with nothing written (static.c answers); on /sync, a
+ * missing or refused Host 403; a refused Origin 403; an Authorization
+ * that is malformed, or that does not match the configured token, 403
+ * (without a configured token a well-formed bearer is ignored); no
+ * "Upgrade: websocket" with "Connection: upgrade" 426; a
+ * Sec-WebSocket-Version missing or other than exactly "13" 426; a missing
+ * or malformed Sec-WebSocket-Key (canonical base64 of exactly 16 bytes)
+ * 400; subprotocols offered without tinyvex.v1 (matched exactly) 400;
+ * else 101.  Every 426 carries Upgrade: websocket, Sec-WebSocket-Version:
+ * 13 and "upgrade" in Connection.  Extensions are never echoed.  Paths
+ * are compared as sent, without percent-decoding (static.c decodes the
+ * paths of files).
  *
  * Host: the host part (port stripped) must be 127.0.0.1, localhost (any
  * case, no trailing dot), [::1] (as written: other spellings of ::1 are
@@ -738,15 +739,16 @@ status_body(int status)
 	}
 }
 
-void
-http_error(struct buf *out, int status, const char *body)
+/* The answer; allow is the Allow header's value of a 405. */
+static void
+answer(struct buf *out, int status, const char *allow, const char *body)
 {
 	assert(status >= 200 && status <= 599);
 	if (body == NULL)
 		body = status_body(status);
 	buf_printf(out, "HTTP/1.1 %d %s\r\n", status, status_reason(status));
 	if (status == 405)
-		buf_adds(out, "Allow: GET\r\n");
+		buf_printf(out, "Allow: %s\r\n", allow);
 	if (status == 426)
 		buf_adds(out, "Upgrade: websocket\r\n"
 		    "Sec-WebSocket-Version: 13\r\n"
@@ -756,6 +758,12 @@ http_error(struct buf *out, int status, const char *body)
 	buf_printf(out, "Content-Type: application/json\r\n"
 	    "Content-Length: %zu\r\n\r\n", strlen(body));
 	buf_adds(out, body);
+}
+
+void
+http_error(struct buf *out, int status, const char *body)
+{
+	answer(out, status, "GET", body);
 }
 
 enum http_verdict
@@ -783,7 +791,7 @@ http_decide(const struct http_request *req, const struct http_policy *pol,
 			http_error(out, 404, NULL);
 		else if (strcmp(req->method, "GET") != 0 &&
 		    strcmp(req->method, "HEAD") != 0)
-			http_error(out, 405, NULL);
+			answer(out, 405, "GET, HEAD", NULL);
 		else if (!req->has_host ||
 		    !http_host_allowed(req->host, pol->listen_host))
 			http_error(out, 403, "{\"error\":\"forbidden\","

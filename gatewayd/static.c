@@ -433,13 +433,11 @@ send:
 int
 static_open(struct gateway *gw)
 {
-	struct stat	 st;
-
 	gw->static_fd = -1;
 	if (gw->conf.static_dir == NULL)
 		return 0;
 	if ((gw->static_fd = open(gw->conf.static_dir, O_PATH | O_DIRECTORY |
-	    O_CLOEXEC)) == -1 || fstat(gw->static_fd, &st) == -1) {
+	    O_CLOEXEC)) == -1) {
 		log_warn("static_dir %s", gw->conf.static_dir);
 		return -1;
 	}

@@ -2,8 +2,9 @@
  * Tests of the upgrade head parser and the HTTP policy: a table of request
  * heads with the verdict, status and headers each must get, every head fed
  * in every split, the size and header-count limits at and one past their
- * bound, and the Host, Origin, token and Sec-WebSocket-Accept rules on
- * their own.
+ * bound, the Host, Origin, token and Sec-WebSocket-Accept rules on
+ * their own, and the hand-over of other paths to static_dir with
+ * If-None-Match kept.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -1081,6 +1082,88 @@ test_accept_and_errors(void)
 	buf_free(&out);
 }
 
+/* The hand-over to static.c, and If-None-Match. */
+static void
+test_static_policy(void)
+{
+	static const struct {
+		const char		*head;
+		int			 static_files;
+		enum http_verdict	 verdict;
+		int			 status;	/* 0: nothing written */
+		const char		*want;
+	} t[] = {
+		{ "GET /index.html HTTP/1.1\r\n" H_HOST "\r\n", 1,
+		    HTTP_STATIC, 0, NULL },
+		{ "HEAD /a/b.js HTTP/1.1\r\n" H_HOST "\r\n", 1, HTTP_STATIC,
+		    0, NULL },
+		{ "GET / HTTP/1.1\r\nHost: localhost\r\n"
+		    "Origin: https://evil.example\r\n\r\n", 1, HTTP_STATIC, 0,
+		    NULL },
+		{ "POST /index.html HTTP/1.1\r\n" H_HOST "\r\n", 1,
+		    HTTP_ANSWERED, 405, "\r\nAllow: GET, HEAD\r\n" },
+		{ "GET /index.html HTTP/1.1\r\nHost: evil.test\r\n\r\n", 1,
+		    HTTP_ANSWERED, 403, "Host not allowed" },
+		{ "GET /index.html HTTP/1.1\r\n\r\n", 1, HTTP_ANSWERED, 403,
+		    "Host not allowed" },
+		{ "GET /healthz HTTP/1.1\r\n" H_HOST "\r\n", 1, HTTP_ANSWERED,
+		    200, NULL },
+		{ "HEAD /sync HTTP/1.1\r\n" H_HOST "\r\n", 1, HTTP_ANSWERED,
+		    405, "\r\nAllow: GET\r\n" },
+		{ "GET /sync HTTP/1.1\r\n" H_HOST "\r\n", 1, HTTP_ANSWERED,
+		    426, NULL },
+		{ "GET /index.html HTTP/1.1\r\n" H_HOST "\r\n", 0,
+		    HTTP_ANSWERED, 404, NULL },
+	};
+	struct http_policy	 pol = policies[0];
+	struct http_request	 req;
+	struct buf		 out;
+	char			 head[512], want[16];
+	size_t			 i, hl;
+	int			 tok;
+
+	printf("== static_dir hand-over (%zu) ==\n", nitems(t));
+	buf_init(&out);
+	for (i = 0; i < nitems(t); i++) {
+		pol.static_files = t[i].static_files;
+		buf_reset(&out);
+		if (http_parse_head(t[i].head, strlen(t[i].head), &req, &hl) !=
+		    DONE) {
+			check(0, "parses", t[i].head);
+			continue;
+		}
+		check(http_decide(&req, &pol, &out, &tok) == t[i].verdict,
+		    "verdict", t[i].head);
+		if (t[i].status == 0) {
+			check(out.len == 0, "nothing written", t[i].head);
+			continue;
+		}
+		snprintf(want, sizeof(want), "HTTP/1.1 %d ", t[i].status);
+		check(out.len > 0 && strncmp(out.data, want, strlen(want)) == 0,
+		    want, t[i].head);
+		if (t[i].want != NULL)
+			check(strstr(out.data, t[i].want) != NULL, t[i].want,
+			    t[i].head);
+	}
+	buf_free(&out);
+
+	snprintf(head, sizeof(head), "GET / HTTP/1.1\r\n" H_HOST
+	    "If-None-Match: W/\"a\", \"b\"\r\n\r\n");
+	check(http_parse_head(head, strlen(head), &req, &hl) == DONE &&
+	    req.has_if_none_match &&
+	    strcmp(req.if_none_match, "W/\"a\", \"b\"") == 0,
+	    "If-None-Match kept", "if-none-match");
+	snprintf(head, sizeof(head), "GET / HTTP/1.1\r\n" H_HOST
+	    "If-None-Match: \"%0300d\"\r\n\r\n", 0);
+	check(http_parse_head(head, strlen(head), &req, &hl) == DONE &&
+	    !req.has_if_none_match, "an If-None-Match too long: as if absent",
+	    "if-none-match");
+	snprintf(head, sizeof(head), "GET / HTTP/1.1\r\n" H_HOST
+	    "If-None-Match: \"a\"\r\nIf-None-Match: \"b\"\r\n\r\n");
+	check(http_parse_head(head, strlen(head), &req, &hl) == BAD,
+	    "a second If-None-Match: 400", "if-none-match");
+}
+
 int
 main(void)
 {
@@ -1091,6 +1174,7 @@ main(void)
 	test_origin();
 	test_token_equal();
 	test_accept_and_errors();
+	test_static_policy();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures == 0 ? 0 : 1;
 }
