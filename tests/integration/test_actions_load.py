@@ -27,7 +27,9 @@ async def main(st):
 
     async def work(p, params):
         await gate.wait()
-        await asyncio.sleep(0.001)
+        # Long beside a round trip, so that each provider's share is
+        # set by its free slots, not by how the machine schedules it.
+        await asyncio.sleep(0.02)
         return {"i": params["args"]["i"]}
 
     p1, _ = await open_provider(st.url(), work, ["load/*"], session="p1",
