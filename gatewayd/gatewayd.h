@@ -60,10 +60,10 @@ struct exec {
 	size_t			 valuelen;
 	uint64_t		 value_hash;
 	uint64_t		 version;	/* bumped when the result changes */
-	char			*diff;		/* QueryDiff members from version - 1 */
+	char			*diff;		/* QueryDiff from version - 1 */
 	size_t			 difflen;
 	char			 rhash[DIFF_HASH_LEN + 1]; /* result hash */
-	uint64_t		 rhash_version;	/* version rhash is of; 0 none */
+	uint64_t		 rhash_version;	/* rhash is of; 0 none */
 	int			 dirty;		/* must rerun */
 	int			 refs;		/* subscriptions */
 	int64_t			 runs;
@@ -76,7 +76,7 @@ struct sub {
 	uint32_t		 query_id;
 	struct exec		*ex;
 	uint64_t		 sent_version;	/* ex->version last sent; 0 none */
-	char			 known_hash[DIFF_HASH_LEN + 1]; /* Add's knownHash */
+	char			 known_hash[DIFF_HASH_LEN + 1]; /* knownHash */
 };
 
 /* An answer held back until a transition has gone out. */

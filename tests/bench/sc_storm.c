@@ -116,7 +116,9 @@ gateway_idle(void *arg)
 {
 	struct stack	*st = arg;
 	cJSON		*j = stack_health(st);
-	int		 idle = j != NULL && json_num(j, "connections", NULL) == 0;
+	int		 idle;
+
+	idle = j != NULL && json_num(j, "connections", NULL) == 0;
 
 	cJSON_Delete(j);
 	return idle;

@@ -17,9 +17,10 @@
  * changes a message document, by turns appending to its body, setting it
  * back, and moving it within the by_thread index, and the gateway
  * refreshes, so that results change and diffs are made); the rest is
- * split on NUL bytes into messages.  A session is made over one end of a socketpair; each message
- * that is valid UTF-8 (the WebSocket layer lets no other through) goes to
- * rpc_message, and the loop runs and the client end is read after each.
+ * split on NUL bytes into messages.  A session is made over one end of a
+ * socketpair; each message that is valid UTF-8 (the WebSocket layer lets
+ * no other through) goes to rpc_message, and the loop runs and the client
+ * end is read after each.
  * Then the session's timer work runs as if much time had passed (connect
  * waits expire, text pings go out) and the session is freed, unless it
  * closed itself already.
@@ -276,8 +277,8 @@ check_features(const cJSON *result)
 		return;
 	need(cJSON_IsArray(list));
 	cJSON_ArrayForEach(f, list)
-		need(cJSON_IsString(f) && (strcmp(f->valuestring, "diff") == 0 ||
-		    strcmp(f->valuestring, "resume") == 0));
+		need(cJSON_IsString(f) && (strcmp(f->valuestring,
+		    "diff") == 0 || strcmp(f->valuestring, "resume") == 0));
 }
 
 /*

@@ -76,7 +76,8 @@ static const struct case_ cases[] = {
 	{ "[{\"_id\":\"a\",\"t\":\"abc\"}]", "[{\"_id\":\"a\",\"t\":\"ab\"}]",
 	  "\"ops\":[{\"op\":\"update\",\"id\":\"a\",\"set\":{\"t\":\"ab\"}}]" },
 	/* remove and insert */
-	{ "[{\"_id\":\"a\"},{\"_id\":\"b\"}]", "[{\"_id\":\"b\"},{\"_id\":\"c\"}]",
+	{ "[{\"_id\":\"a\"},{\"_id\":\"b\"}]",
+	  "[{\"_id\":\"b\"},{\"_id\":\"c\"}]",
 	  "\"ops\":[{\"op\":\"remove\",\"id\":\"a\"},{\"op\":\"insert\","
 	  "\"at\":1,\"doc\":{\"_id\":\"c\"}}]" },
 	/* A document that moved is a remove and an insert. */
