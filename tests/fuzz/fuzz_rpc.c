@@ -60,6 +60,7 @@
 #define FUZZ_LATER_US		(3600LL * 1000000)	/* "much later" */
 #define FUZZ_MAX_FRAME		(64 * 1024 * 1024)
 #define FUZZ_CHECKPOINT_EVERY	512	/* commits between WAL truncations */
+#define FUZZ_WCACHE_KB		"256"	/* the writer side's page cache */
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -252,6 +253,8 @@ setup(void)
 	    NULL);
 	config_defaults(&wconf);
 	need(wctx_init(&wctx, wst, &wconf) == 0);
+	/* A small page cache: it stops allocating once warm. */
+	need(store_exec(wst, "PRAGMA cache_size = -" FUZZ_WCACHE_KB) == 0);
 	free(path);
 
 	gateway_init(&gw);
