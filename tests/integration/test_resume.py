@@ -114,6 +114,10 @@ async def main(st):
     check(m["type"] == "QueryUpdated" and "hash" not in m,
           "without resume, knownHash is ignored and no hash is sent")
 
+    c7 = await Client.open(st.url(g3.port), "seventh", features=[])
+    check(c7.hello.get("features") == [], "an empty features list is answered with one")
+    await c7.close()
+
     # Bad params.
     for feats in ("diff", [1], {"diff": True}):
         c = await Client.open(st.url(g3.port), connect=False)
