@@ -250,7 +250,7 @@ check_format(struct store *st, char *err, size_t errlen)
 	char	 have[24], want[24];
 	int64_t	 version = 0;
 
-	if (store_global_get_i64(st, "schema_version", &version) == -1) {
+	if (store_global_get_i64(st, GLOBAL_SCHEMA_VERSION, &version) == -1) {
 		seterr(err, errlen, "%s: cannot read the database's format: %s",
 		    st->path, sqlite3_errmsg(st->db));
 		return -1;
@@ -277,7 +277,7 @@ create_schema(struct store *st, char *err, size_t errlen)
 	/* A file without globals is new; one that cannot tell is refused. */
 	if ((n = store_query_i64(st, "SELECT count(*) FROM sqlite_schema"
 	    " WHERE type = 'table' AND name = 'globals'")) == -1 ||
-	    (n == 1 && store_global_get_i64(st, "schema_version", &version)
+	    (n == 1 && store_global_get_i64(st, GLOBAL_SCHEMA_VERSION, &version)
 	    == -1))
 		goto rollback;
 	if (version > STORE_SCHEMA_VERSION) {
@@ -295,13 +295,13 @@ create_schema(struct store *st, char *err, size_t errlen)
 	    store_exec(st, migrate_counts) == -1)
 		goto rollback;
 	if (version == 0) {
-		if (store_global_set_i64(st, "max_ts", 0) == -1 ||
-		    store_global_set_i64(st, "catalog_version", 1) == -1 ||
-		    store_global_set_i64(st, "retention_floor", 0) == -1)
+		if (store_global_set_i64(st, GLOBAL_MAX_TS, 0) == -1 ||
+		    store_global_set_i64(st, GLOBAL_CATALOG_VERSION, 1) == -1 ||
+		    store_global_set_i64(st, GLOBAL_RETENTION_FLOOR, 0) == -1)
 			goto rollback;
 	}
 	if (version != STORE_SCHEMA_VERSION && store_global_set_i64(st,
-	    "schema_version", STORE_SCHEMA_VERSION) == -1)
+	    GLOBAL_SCHEMA_VERSION, STORE_SCHEMA_VERSION) == -1)
 		goto rollback;
 	st->in_txn = 0;
 	if (store_exec(st, "COMMIT") == -1)
@@ -497,8 +497,8 @@ store_begin_read(struct store *st, int64_t *max_ts)
 		return -1;
 	st->in_txn = 1;
 	*max_ts = 0;
-	if (store_global_get_i64(st, "max_ts", max_ts) == -1 ||
-	    store_global_get_i64(st, "catalog_version", &cv) == -1)
+	if (store_global_get_i64(st, GLOBAL_MAX_TS, max_ts) == -1 ||
+	    store_global_get_i64(st, GLOBAL_CATALOG_VERSION, &cv) == -1)
 		goto fail;
 	if (st->catalog == NULL || st->catalog->version != cv) {
 		if (store_load_catalog(st) == -1)
@@ -603,7 +603,8 @@ store_load_catalog(struct store *st)
 	int			 rc;
 
 	cat = xcalloc(1, sizeof(*cat));
-	if (store_global_get_i64(st, "catalog_version", &cat->version) == -1)
+	if (store_global_get_i64(st, GLOBAL_CATALOG_VERSION, &cat->version) ==
+	    -1)
 		goto fail;
 	if (sqlite3_prepare_v2(st->db, "SELECT table_id, name, created_ts"
 	    " FROM tables ORDER BY table_id", -1, &s, NULL) != SQLITE_OK)

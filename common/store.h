@@ -34,6 +34,7 @@
 
 #include <sqlite3.h>
 
+#include "globals.h"
 #include "util.h"
 
 #define STORE_SCHEMA_VERSION	3	/* the file's format */

@@ -496,7 +496,7 @@ query_refresh(struct gateway *gw)
 	}
 	if (T > gw->processed_ts) {
 		/* Writes the notices have not told us about: the log. */
-		store_global_get_i64(gw->st, "retention_floor", &floor);
+		store_global_get_i64(gw->st, GLOBAL_RETENTION_FLOOR, &floor);
 		if (gw->processed_ts < floor || gw->processed_ts == 0)
 			invalidate_all(gw);
 		else {
@@ -543,7 +543,7 @@ query_oneshot(struct gateway *gw, const char *udf_path, const cJSON *args,
 	if (store_begin_read(gw->st, &T) == -1)
 		return tv_seterr(err, TV_INTERNAL, "database read failed");
 	if (read_ts != SCAN_CURRENT) {
-		store_global_get_i64(gw->st, "retention_floor", &floor);
+		store_global_get_i64(gw->st, GLOBAL_RETENTION_FLOOR, &floor);
 		if (read_ts < floor) {
 			store_end_read(gw->st);
 			return tv_seterr(err, TV_OUT_OF_RETENTION, "ts %lld is "

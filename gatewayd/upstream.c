@@ -247,8 +247,8 @@ upstream_notice(struct gateway *gw, const unsigned char *body, size_t len)
 	for (i = 0; i < nw; i++) {
 		if (ipc_get_array(&r, &nk, 3) == -1 || nk != 3 ||
 		    ipc_get_i64(&r, &table_id) == -1 ||
-		    ipc_get_str(&r, &id, &idlen, 64) == -1 ||
-		    ipc_get_array(&r, &nk, 1024) == -1)
+		    ipc_get_str(&r, &id, &idlen, IPC_MAX_DOC_ID_LEN) == -1 ||
+		    ipc_get_array(&r, &nk, IPC_MAX_WRITE_KEYS) == -1)
 			fatalx("malformed commit notice from writerd");
 		for (j = 0; j < nk; j++) {
 			uint32_t	 three;
@@ -260,11 +260,13 @@ upstream_notice(struct gateway *gw, const unsigned char *body, size_t len)
 			oldlen = newlen = 0;
 			if (ipc_peek_kind(&r) == IPC_K_NIL)
 				ipc_get_nil(&r);
-			else if (ipc_get_bin(&r, &oldk, &oldlen, 65536) == -1)
+			else if (ipc_get_bin(&r, &oldk, &oldlen,
+			    IPC_MAX_KEY_BYTES) == -1)
 				fatalx("malformed commit notice from writerd");
 			if (ipc_peek_kind(&r) == IPC_K_NIL)
 				ipc_get_nil(&r);
-			else if (ipc_get_bin(&r, &newk, &newlen, 65536) == -1)
+			else if (ipc_get_bin(&r, &newk, &newlen,
+			    IPC_MAX_KEY_BYTES) == -1)
 				fatalx("malformed commit notice from writerd");
 			if (oldk != NULL)
 				query_invalidate_key(gw, index_id, oldk,
@@ -294,7 +296,7 @@ handle_result(struct gateway *gw, uint32_t seq, const unsigned char *body,
 
 	if (ipc_reader_init(&r, body, len, 4) == -1 ||
 	    ipc_get_i64(&r, &ts) == -1 || ipc_get_i64(&r, &code) == -1 ||
-	    ipc_get_str(&r, &msg, &msglen, 65536) == -1 ||
+	    ipc_get_str(&r, &msg, &msglen, IPC_MAX_RESULT_MESSAGE) == -1 ||
 	    ipc_get_str(&r, &value, &valuelen, IPC_MAX_WR_FRAME) == -1 ||
 	    ipc_end(&r) == -1)
 		fatalx("malformed mutation result from writerd");

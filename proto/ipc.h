@@ -17,8 +17,13 @@
 #define IPC_MAX_GW_FRAME	(2 * 1024 * 1024)	/* one frame up */
 #define IPC_MAX_ID_LEN		128	/* gateway id, session id, request id */
 #define IPC_MAX_UDF_LEN		128	/* udfPath */
-/* Limit on what writerd sends: larger frames are refused by gateways. */
+#define IPC_MAX_STATS_BYTES	(64 * 1024)	/* IPC_GW_STATS text */
+/* Limits on what writerd sends: larger frames are refused by gateways. */
 #define IPC_MAX_WR_FRAME	(16 * 1024 * 1024)
+#define IPC_MAX_RESULT_MESSAGE	65536	/* IPC_RESULT message */
+#define IPC_MAX_DOC_ID_LEN	64	/* document id of a write */
+#define IPC_MAX_WRITE_KEYS	1024	/* index keys of one write */
+#define IPC_MAX_KEY_BYTES	65536	/* one index key of a write */
 /* A commit notice whose write set would pass this is sent without it. */
 #define IPC_MAX_WRITESET_BYTES	(4 * 1024 * 1024)
 /* Providers and actions (IPC_PROVIDE .. IPC_ACTION_DONE). */
@@ -60,7 +65,7 @@ enum ipc_type {
 	 *   i64 ts           commit ts (also for a replayed outcome); 0 when
 	 *                    the mutation failed without a recorded outcome
 	 *   i64 code         0, or an enum tv_code
-	 *   str message      "" on success
+	 *   str message      "" on success (≤ IPC_MAX_RESULT_MESSAGE)
 	 *   str value        JSON text of the value on success; on failure
 	 *                    the error's data members as a JSON object
 	 *                    ({"path": ...} of a ValidationError), or ""
@@ -76,17 +81,19 @@ enum ipc_type {
 	 *   nil | array writes   nil: too large, read the log instead
 	 *     each write: array of 3
 	 *       i64 table_id
-	 *       str document id
-	 *       array keys: for every index of the table, array of 3
+	 *       str document id  (≤ IPC_MAX_DOC_ID_LEN)
+	 *       array keys: for every index of the table (≤
+	 *                   IPC_MAX_WRITE_KEYS), array of 3
 	 *         i64 index_id
-	 *         nil | bin old key  (nil: the document was not in it)
+	 *         nil | bin old key  (nil: the document was not in it;
+	 *                             ≤ IPC_MAX_KEY_BYTES)
 	 *         nil | bin new key  (nil: the document left it)
 	 */
 	IPC_COMMIT = 5,
 
 	/*
 	 * gateway → writer, every few seconds: figures for tinyvexctl stats.
-	 *   str stats        JSON object text (≤ 64 KiB)
+	 *   str stats        JSON object text (≤ IPC_MAX_STATS_BYTES)
 	 */
 	IPC_GW_STATS = 6,
 

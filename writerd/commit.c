@@ -81,8 +81,8 @@ commit_open(struct writerd *wd)
 		if (sqlite3_prepare_v3(wd->st->db, sp_sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &wd->sp[i], NULL) != SQLITE_OK)
 			goto fail;
-	if (store_global_get_i64(wd->st, "max_ts", &wd->max_ts) == -1 ||
-	    store_global_get_i64(wd->st, "catalog_version",
+	if (store_global_get_i64(wd->st, GLOBAL_MAX_TS, &wd->max_ts) == -1 ||
+	    store_global_get_i64(wd->st, GLOBAL_CATALOG_VERSION,
 	    &wd->catalog_version) == -1)
 		return -1;
 	return 0;
@@ -161,7 +161,7 @@ static int
 commit_end(struct writerd *wd, int64_t prev_ts)
 {
 	if (wd->max_ts != prev_ts &&
-	    store_global_set_i64(wd->st, "max_ts", wd->max_ts) == -1)
+	    store_global_set_i64(wd->st, GLOBAL_MAX_TS, wd->max_ts) == -1)
 		return -1;
 	return store_exec(wd->st, "COMMIT");
 }

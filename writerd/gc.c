@@ -39,10 +39,10 @@
 #define GC_CKPT_WAIT_MS		20	/* WAL too big: wait for readers */
 #define GC_CKPT_RETRY_US	(100 * 1000)	/* after a busy one */
 
-/* Where the walks stopped: every row with ts <= value was examined. */
-#define GC_KEY_DOCS		"gc_documents_done"
-#define GC_KEY_INDEXES		"gc_indexes_done"
-#define GC_KEY_FLOOR		"retention_floor"
+/*
+ * Where the walks stopped (GLOBAL_GC_DOCUMENTS, GLOBAL_GC_INDEXES): every
+ * row with ts <= value was examined.
+ */
 
 enum gc_stmt {
 	GS_DOC_NEXT,
@@ -329,7 +329,7 @@ gc_floor(struct writerd *wd, int64_t keep_us)
 	 * the newest commit itself always stays readable.
 	 */
 	floor = (wd->max_ts < now ? wd->max_ts : now) - keep_us;
-	store_global_get_i64(wd->st, GC_KEY_FLOOR, &old);
+	store_global_get_i64(wd->st, GLOBAL_RETENTION_FLOOR, &old);
 	if (floor < old)
 		floor = old;
 	if (floor < wd->gc.floor)
@@ -393,11 +393,11 @@ gc_start(struct writerd *wd, int64_t keep_us, uint32_t ctl_id,
 		memset(g->phase_max_us, 0, sizeof(g->phase_max_us));
 		/* Resume the walks where the last run left them. */
 		done = 0;
-		store_global_get_i64(wd->st, GC_KEY_DOCS, &done);
+		store_global_get_i64(wd->st, GLOBAL_GC_DOCUMENTS, &done);
 		g->doc_ts = done + 1;
 		buf_reset(&g->doc_id);
 		done = 0;
-		store_global_get_i64(wd->st, GC_KEY_INDEXES, &done);
+		store_global_get_i64(wd->st, GLOBAL_GC_INDEXES, &done);
 		g->idx_ts = done + 1;
 		g->idx_index = INT64_MIN;
 		buf_reset(&g->idx_key);
@@ -645,21 +645,21 @@ gc_step(evutil_socket_t fd, short ev, void *arg)
 	}
 	if (!g->floor_saved) {
 		/* The floor first: no read below it may start from now. */
-		if (store_global_get_i64(wd->st, GC_KEY_FLOOR, &old) == -1 ||
-		    (g->floor > old && store_global_set_i64(wd->st,
-		    GC_KEY_FLOOR, g->floor) == -1))
+		if (store_global_get_i64(wd->st, GLOBAL_RETENTION_FLOOR,
+		    &old) == -1 || (g->floor > old && store_global_set_i64(wd->st,
+		    GLOBAL_RETENTION_FLOOR, g->floor) == -1))
 			goto rollback;
 	}
 	switch (phase) {
 	case GC_DOCUMENTS:
 		rc = gc_documents(wd, deadline);
-		if (rc != -1 && store_global_set_i64(wd->st, GC_KEY_DOCS,
-		    rc == 1 ? g->floor : g->doc_ts - 1) == -1)
+		if (rc != -1 && store_global_set_i64(wd->st,
+		    GLOBAL_GC_DOCUMENTS, rc == 1 ? g->floor : g->doc_ts - 1) == -1)
 			rc = -1;
 		break;
 	case GC_INDEXES:
 		rc = gc_indexes(wd, deadline);
-		if (rc != -1 && store_global_set_i64(wd->st, GC_KEY_INDEXES,
+		if (rc != -1 && store_global_set_i64(wd->st, GLOBAL_GC_INDEXES,
 		    rc == 1 ? g->floor : g->idx_ts - 1) == -1)
 			rc = -1;
 		break;
@@ -701,7 +701,7 @@ gc_stats(struct writerd *wd, cJSON *w)
 	struct gc_state	*g = &wd->gc;
 	int64_t		 floor = 0;
 
-	store_global_get_i64(wd->st, GC_KEY_FLOOR, &floor);
+	store_global_get_i64(wd->st, GLOBAL_RETENTION_FLOOR, &floor);
 	json_add_int(w, "retention_floor", floor);
 	json_add_int(w, "gc_runs", (int64_t)wd->stats.gc_runs);
 	json_add_int(w, "gc_deleted", (int64_t)wd->stats.gc_deleted);

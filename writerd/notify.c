@@ -300,7 +300,8 @@ handle_stats(struct gwlink *gw, const unsigned char *body, size_t len)
 	size_t			 slen;
 
 	if (ipc_reader_init(&r, body, len, 1) == -1 ||
-	    ipc_get_str(&r, &s, &slen, 64 * 1024) == -1 || ipc_end(&r) == -1)
+	    ipc_get_str(&r, &s, &slen, IPC_MAX_STATS_BYTES) == -1 ||
+	    ipc_end(&r) == -1)
 		return -1;
 	free(gw->stats);
 	gw->stats = xstrndup(s, slen);

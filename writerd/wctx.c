@@ -179,8 +179,8 @@ catalog_bump(struct wctx *w, struct tv_error *err)
 {
 	int64_t	 v = 0;
 
-	if (store_global_get_i64(w->st, "catalog_version", &v) == -1 ||
-	    store_global_set_i64(w->st, "catalog_version", v + 1) == -1 ||
+	if (store_global_get_i64(w->st, GLOBAL_CATALOG_VERSION, &v) == -1 ||
+	    store_global_set_i64(w->st, GLOBAL_CATALOG_VERSION, v + 1) == -1 ||
 	    store_load_catalog(w->st) == -1)
 		return db_fail(w, sqlite3_extended_errcode(w->st->db), err);
 	w->catalog_changed = 1;

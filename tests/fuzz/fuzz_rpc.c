@@ -159,7 +159,7 @@ make_db(const char *path)
 	buf_reset(&args);
 	buf_printf(&args, "{\"table\":\"messages\",\"id\":%s}", ids[3]);
 	write_one(&w, &ts, "db/delete", args.data, &v);
-	need(store_global_set_i64(st, "max_ts", ts) == 0);
+	need(store_global_set_i64(st, GLOBAL_MAX_TS, ts) == 0);
 	need(store_exec(st, "COMMIT") == 0);
 	buf_free(&args);
 	buf_free(&v);
@@ -204,7 +204,7 @@ commit_change(void)
 		wts = now_us();
 	need(store_exec(wst, "BEGIN IMMEDIATE") == 0);
 	write_one(&wctx, &wts, "db/patch", args.data, &v);
-	need(store_global_set_i64(wst, "max_ts", wts) == 0);
+	need(store_global_set_i64(wst, GLOBAL_MAX_TS, wts) == 0);
 	need(store_exec(wst, "COMMIT") == 0);
 	buf_free(&args);
 	buf_free(&v);

@@ -46,7 +46,6 @@
 
 #define FUZZ_SPINS		4000	/* loop turns allowed per input */
 #define FUZZ_RESET_COMMITS	2000	/* new database after this many */
-#define FUZZ_STATS_MAX		(64 * 1024)	/* IPC_GW_STATS text */
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -358,7 +357,8 @@ walk(const uint8_t *data, size_t size, size_t *nmut)
 				bad = 1;
 		} else if (h.type == IPC_GW_STATS) {
 			if (ipc_reader_init(&r, body, blen, 1) == -1 ||
-			    ipc_get_str(&r, &s, &slen, FUZZ_STATS_MAX) == -1 ||
+			    ipc_get_str(&r, &s, &slen,
+			    IPC_MAX_STATS_BYTES) == -1 ||
 			    ipc_end(&r) == -1)
 				bad = 1;
 		} else

@@ -302,7 +302,7 @@ finish(int64_t ts, int rc)
 			die("catalog reload", NULL);
 	}
 	if (rc == 0) {
-		if (store_global_set_i64(E.st, "max_ts", ts) == -1)
+		if (store_global_set_i64(E.st, GLOBAL_MAX_TS, ts) == -1)
 			die("max_ts", NULL);
 		E.max_ts = ts;
 		if (E.ncommits == E.capcommits) {
@@ -403,7 +403,7 @@ check_catalog(const char *when)
 	int64_t		 v = -1, nix = 0;
 	size_t		 i;
 
-	if (store_global_get_i64(E.st, "catalog_version", &v) == -1)
+	if (store_global_get_i64(E.st, GLOBAL_CATALOG_VERSION, &v) == -1)
 		die("catalog_version", NULL);
 	CHECK(E.st->catalog->version == v, "%s: catalog version %" PRId64
 	    " in memory, %" PRId64 " in the database", when,
@@ -2676,7 +2676,7 @@ test_reopen(void)
 
 	close_engine();
 	open_engine();
-	CHECK(store_global_get_i64(E.st, "max_ts", &v) == 0 &&
+	CHECK(store_global_get_i64(E.st, GLOBAL_MAX_TS, &v) == 0 &&
 	    v == E.max_ts, "after reopen max_ts is %" PRId64 ", want %"
 	    PRId64, v, E.max_ts);
 	check_catalog("after reopen");
@@ -2821,7 +2821,7 @@ test_migrate(void)
 	sqlite3_close(db);
 
 	open_engine();
-	CHECK(store_global_get_i64(E.st, "schema_version", &v) == 0 &&
+	CHECK(store_global_get_i64(E.st, GLOBAL_SCHEMA_VERSION, &v) == 0 &&
 	    v == STORE_SCHEMA_VERSION, "converted to format %" PRId64, v);
 	CHECK(count_rows("current_documents") == ncur &&
 	    count_rows("documents") == nrevs, "conversion kept %" PRId64
