@@ -428,36 +428,23 @@ get_query_id(const cJSON *v, uint32_t *out)
 	return 0;
 }
 
-static void
-m_modify(struct rpc_call *c)
+/*
+ * Check every modification of a modifyQuerySet before any is applied:
+ * types, query ids in use or not (counting the earlier ones of the same
+ * request), udfPath, args and knownHash bounds, and max_queries.  0, or
+ * -1 when the request has been answered with the error.
+ */
+static int
+modify_validate(struct rpc_call *c, const cJSON *mods)
 {
 	struct session	*s = c->s;
 	struct gateway	*gw = s->gw;
-	const cJSON	*mods, *m, *type, *udf, *args, *other, *known;
-	int64_t		 base, newv;
+	const cJSON	*m, *type, *udf, *args, *other, *known;
 	uint32_t	 qid = 0, *ids = NULL, *rem = NULL;
 	size_t		 nids = 0, nrem = 0, i, count, j;
-	struct exec	*ex;
-	struct buf	 r, canon;
-	cJSON		*empty = NULL;
+	struct buf	 canon;
+	int		 rc = -1;
 
-	if (params_object(c) == -1)
-		return;
-	mods = json_get(c->params, "modifications");
-	if (!json_get_int(json_get(c->params, "baseVersion"), 0, INT64_MAX,
-	    &base) || !json_get_int(json_get(c->params, "newVersion"), 0,
-	    INT64_MAX, &newv) || !cJSON_IsArray(mods)) {
-		reply_error(c, TV_INVALID_PARAMS, "modifyQuerySet takes "
-		    "baseVersion, newVersion (integers) and modifications");
-		return;
-	}
-	if ((uint64_t)base != s->qs_version || newv <= base) {
-		reply_error(c, TV_BASE_VERSION, "baseVersion %lld, newVersion "
-		    "%lld: the query set is at version %" PRIu64,
-		    (long long)base, (long long)newv, s->qs_version);
-		return;
-	}
-	/* Check everything before applying anything. */
 	count = s->nsubs;
 	ids = xcalloc((size_t)cJSON_GetArraySize(mods) + 1, sizeof(*ids));
 	rem = xcalloc((size_t)cJSON_GetArraySize(mods) + 1, sizeof(*rem));
@@ -554,7 +541,25 @@ m_modify(struct rpc_call *c)
 			goto done;
 		}
 	}
-	/* Apply, in order. */
+	rc = 0;
+done:
+	free(ids);
+	free(rem);
+	return rc;
+}
+
+/* Apply the checked modifications in order and answer with newv. */
+static void
+modify_apply(struct rpc_call *c, const cJSON *mods, int64_t newv)
+{
+	struct session	*s = c->s;
+	struct gateway	*gw = s->gw;
+	const cJSON	*m, *type, *args, *known;
+	uint32_t	 qid = 0;
+	struct exec	*ex;
+	struct buf	 r;
+	cJSON		*empty;
+
 	empty = cJSON_CreateObject();
 	cJSON_ArrayForEach(m, mods) {
 		get_query_id(json_get(m, "queryId"), &qid);
@@ -582,10 +587,34 @@ m_modify(struct rpc_call *c)
 	reply_result(c, 0, (uint64_t)newv, r.data, r.len);
 	buf_free(&r);
 	session_flush(s);
-done:
 	cJSON_Delete(empty);
-	free(ids);
-	free(rem);
+}
+
+static void
+m_modify(struct rpc_call *c)
+{
+	struct session	*s = c->s;
+	const cJSON	*mods;
+	int64_t		 base, newv;
+
+	if (params_object(c) == -1)
+		return;
+	mods = json_get(c->params, "modifications");
+	if (!json_get_int(json_get(c->params, "baseVersion"), 0, INT64_MAX,
+	    &base) || !json_get_int(json_get(c->params, "newVersion"), 0,
+	    INT64_MAX, &newv) || !cJSON_IsArray(mods)) {
+		reply_error(c, TV_INVALID_PARAMS, "modifyQuerySet takes "
+		    "baseVersion, newVersion (integers) and modifications");
+		return;
+	}
+	if ((uint64_t)base != s->qs_version || newv <= base) {
+		reply_error(c, TV_BASE_VERSION, "baseVersion %lld, newVersion "
+		    "%lld: the query set is at version %" PRIu64,
+		    (long long)base, (long long)newv, s->qs_version);
+		return;
+	}
+	if (modify_validate(c, mods) == 0)
+		modify_apply(c, mods, newv);
 }
 
 static void
