@@ -173,6 +173,7 @@ query_invalidate_key(struct gateway *gw, int64_t index_id, const void *key,
 	const struct readset_iv	*iv;
 	size_t			 i;
 
+	assert(key != NULL || keylen == 0);
 	if ((bk = iv_bucket(gw, index_id, 1, key, keylen, 0)) != NULL)
 		for (i = 0; i < bk->n; i++)
 			exec_mark(gw, bk->ents[i].ex);
@@ -210,6 +211,7 @@ query_exec_get(struct gateway *gw, const char *udf_path, const cJSON *args)
 	struct buf	 key;
 	uint64_t	 h;
 
+	assert(udf_path != NULL && args != NULL);
 	buf_init(&key);
 	buf_adds(&key, udf_path);
 	buf_addc(&key, '\0');
@@ -245,6 +247,7 @@ query_exec_watch(struct exec *ex, struct session *s)
 {
 	size_t	 i;
 
+	assert(ex != NULL && s != NULL && ex->refs > 0);
 	for (i = 0; i < ex->nwatchers; i++)
 		if (ex->watchers[i] == s)
 			return;
@@ -263,6 +266,7 @@ query_exec_unwatch(struct exec *ex, struct session *s)
 {
 	size_t	 i;
 
+	assert(ex != NULL && s != NULL);
 	for (i = 0; i < ex->nwatchers; i++)
 		if (ex->watchers[i] == s) {
 			ex->watchers[i] = ex->watchers[--ex->nwatchers];
@@ -300,6 +304,7 @@ query_exec_rekey(struct gateway *gw, struct exec *ex, const cJSON *args)
 {
 	struct buf	 key;
 
+	assert(ex->refs > 0 && args != NULL);
 	buf_init(&key);
 	buf_adds(&key, ex->udf_path);
 	buf_addc(&key, '\0');
@@ -538,6 +543,7 @@ query_oneshot(struct gateway *gw, const char *udf_path, const cJSON *args,
 	int64_t	 T, floor = 0;
 	int	 rc;
 
+	assert(udf_path != NULL && args != NULL && out != NULL && ts != NULL);
 	if (query_open_store(gw) == -1)
 		return tv_seterr(err, TV_UNAVAILABLE, "database not ready");
 	if (store_begin_read(gw->st, &T) == -1)

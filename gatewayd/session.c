@@ -6,6 +6,7 @@
  * has gone out, chunking of large transitions, and the output limits (a
  * hard limit that drops at once, a soft limit with a grace period).
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@ session_new(struct gateway *gw, struct bufferevent *bev, int token_ok)
 	struct ws_limits	 lim;
 	struct session		*s;
 
+	assert(gw != NULL && bev != NULL);
 	s = xcalloc(1, sizeof(*s));
 	s->gw = gw;
 	s->id = ++gw->next_session;
@@ -92,6 +94,7 @@ session_free(struct session *s)
 	struct held	*h;
 	size_t		 i;
 
+	assert(s != NULL && s->gw != NULL);
 	action_session_gone(s);
 	for (i = 0; i < s->nsubs; i++) {
 		query_exec_unwatch(s->subs[i].ex, s);
@@ -163,6 +166,8 @@ session_check_limits(struct session *s)
 void
 session_send(struct session *s, const char *text, size_t len)
 {
+	assert(text != NULL || len == 0);
+
 	if (s->closing)
 		return;
 	if (ws_send_text(s->ws, text, len) == -1)
@@ -410,6 +415,7 @@ session_hold(struct session *s, int64_t need_ts, uint64_t need_qs,
 {
 	struct held	*h;
 
+	assert(s != NULL && text != NULL);
 	if (need_ts <= s->sent_ts && need_qs <= s->sent_qs) {
 		session_send(s, text, len);
 		free(text);
@@ -440,6 +446,8 @@ session_sub_find(struct session *s, uint32_t qid)
 int
 session_sub_add(struct session *s, uint32_t qid, struct exec *ex)
 {
+	assert(ex != NULL && session_sub_find(s, qid) == NULL);
+
 	if (s->nsubs == s->capsubs) {
 		s->capsubs = s->capsubs == 0 ? 4 : s->capsubs * 2;
 		s->subs = xreallocarray(s->subs, s->capsubs, sizeof(*s->subs));

@@ -69,6 +69,7 @@ wctx_init(struct wctx *w, struct store *st, const struct config *conf)
 {
 	int	 i;
 
+	assert(w != NULL && st != NULL && conf != NULL);
 	memset(w, 0, sizeof(*w));
 	w->st = st;
 	w->conf = conf;
@@ -104,6 +105,7 @@ wctx_reset(struct wctx *w, int64_t ts)
 {
 	size_t	 i;
 
+	assert(w != NULL && ts >= 0);
 	for (i = 0; i < w->ndocs; i++)
 		wdoc_clear(&w->docs[i]);
 	w->ndocs = 0;
@@ -225,6 +227,7 @@ wctx_table(struct wctx *w, const char *name, int create,
 	sqlite3_stmt	*s = w->stmt[WS_TABLE_NEW];
 	int64_t		 table_id;
 
+	assert(w->st != NULL && name != NULL && out != NULL);
 	*out = catalog_table(w->st->catalog, name);
 	if (*out != NULL || !create)
 		return 0;
@@ -262,6 +265,7 @@ wctx_read(struct wctx *w, const struct store_table *t, const char *id,
 	enum json_err	 jerr;
 	int		 rc;
 
+	assert(w->st != NULL && t != NULL && id != NULL && doc != NULL);
 	*doc = NULL;
 	*ts = 0;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
@@ -423,6 +427,7 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 	int64_t				 seq = 0;
 	int				 changed, rc;
 
+	assert(w->st != NULL && t != NULL && id != NULL && w->ts > 0);
 	buf_init(&json);
 	if ((d = wdoc_find(w, t->id, id)) == NULL) {
 		if (w->ndocs == w->cap) {
@@ -546,6 +551,7 @@ wctx_new_id(struct wctx *w, char out[STORE_ID_LEN + 1],
 	uint64_t		 ms;
 	int			 i, tries, rc;
 
+	assert(w->st != NULL && out != NULL);
 	for (tries = 0; tries < 8; tries++) {
 		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
 			return tv_seterr(err, TV_INTERNAL, "no randomness");
@@ -589,6 +595,8 @@ wctx_index_create(struct wctx *w, const struct store_table *t,
 	int64_t				 table_id = t->id, ts;
 	int				 rc;
 
+	assert(w->st != NULL && t != NULL && name != NULL &&
+	    nfields <= STORE_MAX_INDEX_FIELDS);
 	if (t->nindexes >= STORE_MAX_INDEXES)
 		return tv_seterr(err, TV_TOO_LARGE, "table %s has %d indexes",
 		    t->name, STORE_MAX_INDEXES);
@@ -663,6 +671,7 @@ wctx_index_drop(struct wctx *w, const struct store_index *ix,
 	int64_t		 id = ix->id;
 	size_t		 i;
 
+	assert(w->st != NULL && ix != NULL);
 	for (i = 0; i < nitems(sql); i++) {
 		if (sqlite3_prepare_v2(w->st->db, sql[i], -1, &s, NULL)
 		    != SQLITE_OK)
@@ -687,6 +696,7 @@ wctx_notice(struct wctx *w, int64_t prev_ts, int64_t catalog_version,
 	struct wkey	*k;
 	const struct buf *out;
 
+	assert(w->st != NULL && frame != NULL && prev_ts < w->ts);
 	for (i = 0; i < w->ndocs; i++)
 		for (j = 0; j < w->docs[i].nkeys; j++)
 			total += w->docs[i].keys[j].old.len +
