@@ -19,7 +19,7 @@
 #include "keys.h"
 #include "util.h"
 
-#define SEED		0x74696e7976657855ULL	/* fixed: runs repeat */
+#define CHECK_SEED	0x74696e7976657855ULL	/* fixed: runs repeat */
 #define GEN_DEPTH	3	/* nesting of generated values */
 #define GEN_WIDTH	4	/* most children of a generated container */
 #define POOL_RANDOM	500	/* generated values */
@@ -30,25 +30,11 @@
 #define NUL_STRINGS	1000	/* byte strings with NULs */
 #define SUCC_ROUNDS	20000	/* prefix successor trials */
 #define CORRUPT_KEYS	300	/* document keys to truncate and corrupt */
-#define MAX_REPORTS	20	/* failures printed in detail */
+#define CHECK_MAX_REPORTS	20	/* failures printed in detail */
 
-static uint64_t	 rng = SEED;
-static int	 nfail;
-static long	 nchecks;
+#include "check.h"
 
 static void	 corrupt_all(const struct buf *);
-
-#define CHECK(cond, ...) do {						\
-	nchecks++;							\
-	if (!(cond)) {							\
-		if (nfail++ < MAX_REPORTS) {				\
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__,	\
-			    __LINE__);					\
-			fprintf(stderr, __VA_ARGS__);			\
-			fputc('\n', stderr);				\
-		}							\
-	}								\
-} while (0)
 
 static const char *const str_pieces[] = {
 	"a", "b", "ab", "z", "A", "0", " ", "\x01", "\x7f", "aa",
@@ -89,24 +75,6 @@ static const double interesting[] = {
 	-9007199254740991.0, -9007199254740992.0, 1e-300, -1e-300,
 	1e15, 1.7e15, -1e15, 1e300, -1e300,
 };
-
-/* splitmix64 */
-static uint64_t
-rnd(void)
-{
-	uint64_t	 z;
-
-	z = (rng += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static size_t
-rnd_below(size_t n)
-{
-	return (size_t)(rnd() % n);
-}
 
 static int
 sign(int r)

@@ -41,7 +41,7 @@
 #include "wctx.h"
 #include "writerd.h"
 
-#define SEED		0x73746f7265746573ULL	/* fixed: runs repeat */
+#define CHECK_SEED	0x73746f7265746573ULL	/* fixed: runs repeat */
 #define TS_START	INT64_C(1700000000000000) /* µs before the first ts */
 #define TS_GAP		3000	/* most µs between two mutations */
 #define RUN_MUTATIONS	450	/* mutations of the random run */
@@ -63,21 +63,11 @@
 #define MAX_ROWS	100000	/* max_rows of every query */
 #define SMALL_ROWS	5	/* max_rows of the TooLarge check */
 #define KEY_BIG		5000	/* an indexed string over KEY_MAX_BYTES */
-#define MAX_REPORTS	25	/* failures printed in detail */
+#define CHECK_MAX_REPORTS	25	/* failures printed in detail */
 #define PARSE_DEPTH	(JSON_MAX_DEPTH + 1)	/* results: docs in an array */
 #define TEXT_MAX	4096	/* a mutation or query written as text */
 
-#define CHECK(cond, ...) do {						\
-	nchecks++;							\
-	if (!(cond)) {							\
-		if (nfail++ < MAX_REPORTS) {				\
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__,	\
-			    __LINE__);					\
-			fprintf(stderr, __VA_ARGS__);			\
-			fputc('\n', stderr);				\
-		}							\
-	}								\
-} while (0)
+#include "check.h"
 
 enum {
 	T_ALPHA,	/* random run; by_group, unique by_code later */
@@ -161,9 +151,6 @@ struct rows {
 	size_t		  n, cap;
 };
 
-static uint64_t	 rng_state = SEED;
-static int	 nfail;
-static long	 nchecks;
 
 /* The engine under test and the clock of the run. */
 static struct {
@@ -197,22 +184,10 @@ static struct {
 static char *const	*sort_fields;
 static size_t		 sort_nfields;
 
-static uint64_t
-rnd(void)
-{
-	uint64_t	 z;
-
-	/* splitmix64 */
-	z = (rng_state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 static uint32_t
 rnd_n(uint32_t n)
 {
-	return (uint32_t)(rnd() % n);
+	return (uint32_t)rnd_below(n);
 }
 
 static void
