@@ -13,16 +13,9 @@
 #include "config.h"
 #include "util.h"
 
-static int	failures;
+#define CHECK_SEED	0x636f6e666967ULL	/* fixed: runs repeat */
 
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		failures++;						\
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-	}								\
-} while (0)
+#include "check.h"
 
 static char	tmpdir[] = "/tmp/test_config.XXXXXX";
 
@@ -478,8 +471,8 @@ main(void)
 	snprintf(path, sizeof(path), "%s/token", tmpdir);
 	unlink(path);
 	rmdir(tmpdir);
-	if (failures > 0) {
-		printf("%d checks failed\n", failures);
+	if (nfail > 0) {
+		printf("%d checks failed\n", nfail);
 		return 1;
 	}
 	printf("all checks passed\n");

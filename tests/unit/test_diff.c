@@ -19,27 +19,9 @@
 #define RANDOM_DOCS	12	/* documents in one random array, at most */
 #define RANDOM_FIELDS	4	/* user fields per random document */
 
-static int	failures;
+#define CHECK_SEED	0x2545f4914f6cdd1dULL	/* fixed: runs repeat */
 
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		failures++;						\
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-	}								\
-} while (0)
-
-static uint64_t	rng_state = 0x2545f4914f6cdd1dULL;
-
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
-}
+#include "check.h"
 
 static void
 test_hash(void)
@@ -286,13 +268,13 @@ random_doc(unsigned id)
 	snprintf(s, sizeof(s), "id%u", id);
 	cJSON_AddStringToObject(d, "_id", s);
 	for (i = 0; i < RANDOM_FIELDS; i++) {
-		if (rng() % 3 == 0)
+		if (rnd() % 3 == 0)
 			continue;
-		if (rng() % 2)
+		if (rnd() % 2)
 			cJSON_AddNumberToObject(d, names[i],
-			    (double)(rng() % 100));
+			    (double)(rnd() % 100));
 		else {
-			snprintf(s, sizeof(s), "s%u", (unsigned)(rng() % 50));
+			snprintf(s, sizeof(s), "s%u", (unsigned)(rnd() % 50));
 			cJSON_AddStringToObject(d, names[i], s);
 		}
 	}
@@ -304,15 +286,15 @@ static void
 random_change(cJSON *d)
 {
 	static const char *const names[] = { "a", "b", "text", "n" };
-	const char	*name = names[rng() % nitems(names)];
+	const char	*name = names[rnd() % nitems(names)];
 	cJSON		*f = cJSON_GetObjectItemCaseSensitive(d, name);
 	char		 s[128];
 
-	switch (rng() % 3) {
+	switch (rnd() % 3) {
 	case 0:
 		if (cJSON_IsString(f)) {
 			snprintf(s, sizeof(s), "%s tok%u", f->valuestring,
-			    (unsigned)(rng() % 10));
+			    (unsigned)(rnd() % 10));
 			cJSON_ReplaceItemInObjectCaseSensitive(d, name,
 			    cJSON_CreateString(s));
 			break;
@@ -320,7 +302,7 @@ random_change(cJSON *d)
 		/* FALLTHROUGH */
 	case 1:
 		cJSON_DeleteItemFromObjectCaseSensitive(d, name);
-		cJSON_AddNumberToObject(d, name, (double)(rng() % 100));
+		cJSON_AddNumberToObject(d, name, (double)(rnd() % 100));
 		break;
 	default:
 		cJSON_DeleteItemFromObjectCaseSensitive(d, name);
@@ -334,23 +316,23 @@ random_next(const cJSON *old, unsigned *next_id)
 	cJSON	*n = cJSON_Duplicate(old, 1), *d;
 	int	 k, size, i, j;
 
-	for (k = (int)(rng() % 4); k >= 0; k--) {
+	for (k = (int)(rnd() % 4); k >= 0; k--) {
 		size = cJSON_GetArraySize(n);
-		switch (rng() % 4) {
+		switch (rnd() % 4) {
 		case 0:
 			if (size < RANDOM_DOCS)
-				arr_insert(n, (int)(rng() % (size + 1)),
+				arr_insert(n, (int)(rnd() % (size + 1)),
 				    random_doc((*next_id)++));
 			break;
 		case 1:
 			if (size > 0)
-				cJSON_DeleteItemFromArray(n, (int)(rng() %
+				cJSON_DeleteItemFromArray(n, (int)(rnd() %
 				    size));
 			break;
 		case 2:
 			if (size > 1) {
-				i = (int)(rng() % size);
-				j = (int)(rng() % size);
+				i = (int)(rnd() % size);
+				j = (int)(rnd() % size);
 				d = cJSON_DetachItemFromArray(n, i);
 				arr_insert(n, j < size - 1 ? j : size - 1, d);
 			}
@@ -358,7 +340,7 @@ random_next(const cJSON *old, unsigned *next_id)
 		default:
 			if (size > 0)
 				random_change(cJSON_GetArrayItem(n,
-				    (int)(rng() % size)));
+				    (int)(rnd() % size)));
 			break;
 		}
 	}
@@ -445,7 +427,7 @@ next:
 		if (run % 200 == 199) {
 			cJSON_Delete(old);
 			old = cJSON_CreateArray();
-			size = (int)(rng() % RANDOM_DOCS);
+			size = (int)(rnd() % RANDOM_DOCS);
 			for (i = 0; i < size; i++)
 				cJSON_AddItemToArray(old,
 				    random_doc(next_id++));
@@ -463,8 +445,8 @@ main(void)
 	test_hash();
 	test_cases();
 	test_random();
-	if (failures > 0) {
-		printf("%d checks failed\n", failures);
+	if (nfail > 0) {
+		printf("%d checks failed\n", nfail);
 		return 1;
 	}
 	printf("all checks passed\n");

@@ -17,28 +17,9 @@
 #define CUT_RUNS	2000	/* random UTF-8 strings cut at every length */
 #define CUT_MAXCP	40	/* code points in one random string */
 
-static int	failures;
+#define CHECK_SEED	0x9e3779b97f4a7c15ULL	/* fixed: runs repeat */
 
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		failures++;						\
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-	}								\
-} while (0)
-
-static uint64_t	rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t
-rng(void)
-{
-	/* xorshift64*: deterministic, so a failure can be replayed. */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
-}
+#include "check.h"
 
 struct parse_case {
 	const char	*text;
@@ -287,7 +268,7 @@ random_double(void)
 	double		 d;
 
 	do {
-		u = rng();
+		u = rnd();
 		memcpy(&d, &u, sizeof(d));
 	} while (!isfinite(d));
 	return d;
@@ -309,15 +290,15 @@ test_print_roundtrip(void)
 			d = random_double();
 			break;
 		case 1:	/* integral, below 2^53 */
-			d = (double)((int64_t)(rng() >> 11) -
+			d = (double)((int64_t)(rnd() >> 11) -
 			    (int64_t)(1LL << 52));
 			break;
 		case 2:	/* a few decimals, like timestamps and prices */
-			d = (double)(int64_t)(rng() % 100000000000000ULL) /
+			d = (double)(int64_t)(rnd() % 100000000000000ULL) /
 			    1000.0;
 			break;
 		default:
-			d = ldexp((double)(rng() >> 11), (int)(rng() % 200) -
+			d = ldexp((double)(rnd() >> 11), (int)(rnd() % 200) -
 			    100);
 			break;
 		}
@@ -337,7 +318,7 @@ test_print_roundtrip(void)
 			    j->valuedouble == d, "json_parse of %s", b.data);
 			cJSON_Delete(j);
 		}
-		if (failures > 20)
+		if (nfail > 20)
 			break;
 	}
 	/* The shortest form: 15 digits when those are enough. */
@@ -596,18 +577,18 @@ random_cp(void)
 {
 	uint32_t	 cp;
 
-	switch (rng() % 4) {
+	switch (rnd() % 4) {
 	case 0:
-		return (uint32_t)(rng() % 0x80);
+		return (uint32_t)(rnd() % 0x80);
 	case 1:
-		return 0x80 + (uint32_t)(rng() % (0x800 - 0x80));
+		return 0x80 + (uint32_t)(rnd() % (0x800 - 0x80));
 	case 2:
 		do
-			cp = 0x800 + (uint32_t)(rng() % (0x10000 - 0x800));
+			cp = 0x800 + (uint32_t)(rnd() % (0x10000 - 0x800));
 		while (cp >= 0xd800 && cp <= 0xdfff);
 		return cp;
 	default:
-		return 0x10000 + (uint32_t)(rng() % (0x110000 - 0x10000));
+		return 0x10000 + (uint32_t)(rnd() % (0x110000 - 0x10000));
 	}
 }
 
@@ -621,7 +602,7 @@ test_utf8_cut(void)
 	buf_init(&b);
 	for (run = 0; run < CUT_RUNS; run++) {
 		buf_reset(&b);
-		ncp = (int)(rng() % CUT_MAXCP);
+		ncp = (int)(rnd() % CUT_MAXCP);
 		for (i = 0; i < ncp; i++)
 			put_utf8(&b, random_cp());
 		len = b.len;
@@ -645,7 +626,7 @@ test_utf8_cut(void)
 				    "code point ends at %zu", max, len, n, k);
 			}
 		}
-		if (failures > 20)
+		if (nfail > 20)
 			break;
 	}
 	CHECK(utf8_cut("\xe2\x82\xac", 3, 2) == 0, "cut inside euro");
@@ -671,8 +652,8 @@ main(void)
 	test_hash();
 	test_utf8_valid();
 	test_utf8_cut();
-	if (failures > 0) {
-		printf("%d checks failed\n", failures);
+	if (nfail > 0) {
+		printf("%d checks failed\n", nfail);
 		return 1;
 	}
 	printf("all checks passed\n");
