@@ -587,9 +587,17 @@ export class SyncEngine {
 		if (ts > this.maxObservedTs)
 			this.maxObservedTs = ts;
 		const touched = new Set();
+		/* On a broken modification, what was applied before it is
+		 * still shown: a resume names its hash, and a QueryUnchanged
+		 * then would leave the app on the older value. */
+		const broken = (reason) => {
+			for (const q of touched)
+				this.deliver(q);
+			return this.broken(reason);
+		};
 		for (const m of t.modifications) {
 			if (!isObject(m) || !Number.isInteger(m.queryId))
-				return this.broken("a malformed modification");
+				return broken("a malformed modification");
 			const q = this.byId.get(m.queryId);
 			if (q === undefined)
 				continue;	/* removed here, not yet there */
@@ -616,14 +624,14 @@ export class SyncEngine {
 			case "QueryDiff":
 				this.counters.queryDiff++;
 				if (!q.held)
-					return this.broken(`QueryDiff for query ${q.queryId}, ` +
+					return broken(`QueryDiff for query ${q.queryId}, ` +
 					    "which holds no value on this connection");
 				try {
 					q.value = applyDiff(q.value, m.ops, m.fields);
 				} catch (e) {
 					q.held = false;
 					q.hash = null;
-					return this.broken(`QueryDiff for query ${q.queryId}: ` +
+					return broken(`QueryDiff for query ${q.queryId}: ` +
 					    e.message);
 				}
 				q.hash = typeof m.hash === "string" ? m.hash : null;
@@ -634,7 +642,7 @@ export class SyncEngine {
 			case "QueryUnchanged":
 				this.counters.queryUnchanged++;
 				if (!q.hasValue || q.hash === null || m.hash !== q.hash)
-					return this.broken(`QueryUnchanged for query ` +
+					return broken(`QueryUnchanged for query ` +
 					    `${q.queryId} with hash ${m.hash}, holding ` +
 					    `${q.hash}`);
 				q.held = true;

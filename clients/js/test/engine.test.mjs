@@ -269,6 +269,37 @@ test("QueryDiff applies to the held value; without one it resumes", async () => 
 	assert.equal(add2.params.modifications[0].knownHash, undefined);
 });
 
+test("a transition broken part way shows what it applied before resuming", async () => {
+	const h = harness();
+	h.connect();
+	const a = [];
+	const b = [];
+	h.engine.subscribe("db/query", { table: "a" }, (v) => a.push(v));
+	h.engine.subscribe("db/query", { table: "b" }, (v) => b.push(v));
+	await tick();
+	const [m] = h.take();
+	h.transition([
+		{ type: "QueryUpdated", queryId: 1, value: [{ _id: "x", n: 1 }], hash: "a1" },
+		{ type: "QueryUpdated", queryId: 2, value: [{ _id: "y" }], hash: "b1" },
+	], { querySet: 1, ts: 1 });
+	h.answer(m.id, { querySet: 1 });
+	/* Query 1 changes; query 2's diff names a document not held. */
+	h.transition([
+		{ type: "QueryUpdated", queryId: 1, value: [{ _id: "x", n: 2 }], hash: "a2" },
+		{ type: "QueryDiff", queryId: 2, ops: [{ op: "remove", id: "nope" }] },
+	], { ts: 2 });
+	assert.equal(h.resets.length, 1);
+	assert.deepEqual(a.at(-1), [{ _id: "x", n: 2 }],
+	    "the value whose hash the resume names is on screen");
+	/* The resume names a2; the server answers QueryUnchanged for it. */
+	h.connect();
+	const [re] = h.take();
+	assert.equal(re.params.modifications[0].knownHash, "a2");
+	h.transition([{ type: "QueryUnchanged", queryId: 1, hash: "a2" }],
+	    { querySet: 1, ts: 3 });
+	assert.deepEqual(a.at(-1), [{ _id: "x", n: 2 }]);
+});
+
 test("resume: one modifyQuerySet from 0 with knownHash and pinned endCursor; QueryUnchanged keeps the value", async () => {
 	const h = harness();
 	h.connect();
