@@ -763,13 +763,11 @@ export class SyncEngine {
 	 * then unanswered mutations with their requestIds, one-shot queries,
 	 * queued actions and provider registrations. */
 	resync() {
-		const mods = [];
-		for (const q of this.queries.values())
-			mods.push(this.addOf(q));
+		const adds = [...this.queries.values()].filter((q) => !q.refused);
+		const mods = adds.map((q) => this.addOf(q));
 		this.removes = [];
 		if (mods.length > 0) {
-			this.resyncRef = { type: "modify",
-			    adds: [...this.queries.values()] };
+			this.resyncRef = { type: "modify", adds };
 			this.request("tinyvex/modifyQuerySet", { baseVersion: 0,
 			    newVersion: 1, modifications: mods }, this.resyncRef);
 			this.sentQuerySet = 1;
@@ -818,11 +816,20 @@ export class SyncEngine {
 			return;
 		}
 		/* A refused modifyQuerySet leaves the versions out of step:
-		 * tell the subscribers it meant to add, and start over. */
+		 * tell the subscribers it meant to add, and start over.  Unless
+		 * the versions were the reason, the queries it added are not
+		 * added again: refused again, they would drop every connection
+		 * after this one. */
+		const outOfStep = err.kind === "BaseVersionMismatch" ||
+		    err.kind === "InvalidParams";
 		for (const q of r.adds ?? []) {
 			if (!this.byId.has(q.queryId))
 				continue;
 			q.error = err;
+			if (!outOfStep) {
+				q.refused = true;
+				q.sent = false;
+			}
 			this.deliver(q);
 		}
 		this.broken(`modifyQuerySet refused: ${err.kind}: ${err.message}`);
@@ -844,7 +851,8 @@ export class SyncEngine {
 			q = { key, queryId: this.nextQueryId++, udfPath,
 			    args: JSON.parse(canonicalJson(args)), subs: new Set(),
 			    value: undefined, hasValue: false, hash: null, error: null,
-			    ts: 0, held: false, sent: false, pinEnd: null };
+			    ts: 0, held: false, sent: false, pinEnd: null,
+			    refused: false };
 			this.queries.set(key, q);
 			this.byId.set(q.queryId, q);
 			this.scheduleFlush();
@@ -892,7 +900,7 @@ export class SyncEngine {
 			mods.push({ type: "Remove", queryId: id });
 		this.removes = [];
 		for (const q of this.queries.values()) {
-			if (!q.sent) {
+			if (!q.sent && !q.refused) {
 				mods.push(this.addOf(q));
 				adds.push(q);
 			}

@@ -555,6 +555,45 @@ test("a refused modifyQuerySet reaches the subscribers and resumes", async () =>
 	assert.equal(h.resets.length, 1);
 });
 
+test("a query the server refused is not re-added on every resume", async () => {
+	const h = harness();
+	h.connect();
+	const ok = [];
+	h.engine.subscribe("db/query", { table: "a" }, (v) => ok.push(v));
+	await tick();
+	const [m1] = h.take();
+	h.transition([{ type: "QueryUpdated", queryId: 1, value: [], hash: "a" }],
+	    { querySet: 1, ts: 1 });
+	h.answer(m1.id, { querySet: 1 });
+	const errs = [];
+	h.engine.subscribe("db/query", { table: "b" }, () => {},
+	    (e) => errs.push(e));
+	await tick();
+	const [m2] = h.take();
+	h.fail(m2.id, -32006, "TooLarge", "over maxQueries");
+	assert.equal(errs.length, 1);
+	assert.equal(h.resets.length, 1);
+	/* The resume re-adds the query that was accepted, not the refused
+	 * one: refused again, it would drop every connection after it. */
+	h.connect();
+	const [re] = h.take();
+	assert.deepEqual(re.params.modifications.map((x) => x.queryId), [1]);
+	h.transition([{ type: "QueryUnchanged", queryId: 1, hash: "a" }],
+	    { querySet: 1, ts: 2 });
+	h.answer(re.id, { querySet: 1 });
+	assert.equal(h.resets.length, 1);
+	assert.equal(h.engine.state().retries, 0);
+	/* A new subscriber sees the error; unsubscribing sends no Remove. */
+	const late = [];
+	const off = h.engine.subscribe("db/query", { table: "b" }, () => {},
+	    (e) => late.push(e));
+	await tick();
+	assert.equal(late[0]?.kind, "TooLarge");
+	off();
+	await tick();
+	assert.deepEqual(h.take(), []);
+});
+
 test("backoff: full jitter under a doubling ceiling capped at 10 s", () => {
 	assert.equal(backoffDelay(0, () => 0.999), 99);
 	assert.equal(backoffDelay(3, () => 0.5), 400);
