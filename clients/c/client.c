@@ -1589,10 +1589,10 @@ conn_reset(struct tvx_ctx *ctx)
 	ctx->readding = 0;
 	memset(&ctx->version, 0, sizeof(ctx->version));
 	ctx->qs_version = 0;
-	TAILQ_FOREACH_SAFE(q, &ctx->queries, link, tq) {
+	/* A query refused stays out: re-added, it would be refused again,
+	 * and with it every query of the re-add. */
+	TAILQ_FOREACH_SAFE(q, &ctx->queries, link, tq)
 		q->srv = SRV_OFF;
-		q->rejected = 0;
-	}
 	TAILQ_FOREACH_SAFE(c, &ctx->calls, link, tc) {
 		if (c->gen == ctx->gen && !c->cancelled) {
 			c->cancelled = 1;

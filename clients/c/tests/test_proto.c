@@ -729,6 +729,64 @@ test_pages_offline(void)
 	tvx_free(ctx);
 }
 
+/*
+ * A query the server refused (TooLarge: over maxQueries) is not re-added
+ * after a reconnect: with it the re-add would be over the limit too, and
+ * its refusal would fail every other query of the set.
+ */
+static void
+test_refused_offline(void)
+{
+	struct tvx_config	 cf;
+	struct tvx_ctx		*ctx;
+	struct sent		 st = { 0 };
+	struct seen		 a = { 0 }, b = { 0 };
+	cJSON			*v;
+	char			*text;
+	const char		*connected = "{\"jsonrpc\":\"2.0\",\"id\":%lld,"
+	    "\"result\":{\"protocol\":1,\"serverTs\":%lld,\"gatewayId\":"
+	    "\"g\",\"features\":[\"resume\"]}}";
+
+	memset(&cf, 0, sizeof(cf));
+	cf.url = "ws://127.0.0.1:1/sync";
+	ctx = tvx_new_offline(&cf, hook, &st);
+	tvx_subscribe(ctx, "db/query", "{\"table\":\"a\"}", on_update, &a);
+	tvx_offline_up(ctx);
+	put(ctx, connected, sent_id(&st, "tinyvex/connect"), 1);
+	loop(ctx);
+	put(ctx, "{\"jsonrpc\":\"2.0\",\"method\":\"tinyvex/transition\","
+	    "\"params\":{\"startVersion\":{\"querySet\":0,\"identity\":0,"
+	    "\"ts\":0},\"endVersion\":{\"querySet\":1,\"identity\":0,\"ts\":"
+	    "%lld},\"modifications\":[{\"type\":\"QueryUpdated\",\"queryId\":0,"
+	    "\"value\":[],\"hash\":\"ha\"}]}}", 100, 0);
+	put(ctx, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"querySet\":"
+	    "1}}", sent_id(&st, "tinyvex/modifyQuerySet"), 0);
+	tvx_subscribe(ctx, "db/query", "{\"table\":\"b\"}", on_update, &b);
+	loop(ctx);
+	put(ctx, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":"
+	    "-32006,\"message\":\"over maxQueries\",\"data\":{\"kind\":"
+	    "\"TooLarge\"}}}", sent_id(&st, "tinyvex/modifyQuerySet"), 0);
+	loop(ctx);
+	check(b.errors == 1 && strcmp(b.last, "error TooLarge") == 0 &&
+	    a.errors == 0, "refused: the refused query's subscriber is told");
+	check(tvx_offline_feed(ctx, "{}", 2) == -1, "refused: drop the "
+	    "connection");
+	sent_clear(&st);
+	tvx_offline_up(ctx);
+	put(ctx, connected, sent_id(&st, "tinyvex/connect"), 1);
+	loop(ctx);
+	v = last_sent(&st, "tinyvex/modifyQuerySet");
+	text = v ? tvx_json_text(tvx_json_get(v, "params")) : NULL;
+	check(text != NULL && cJSON_GetArraySize(tvx_json_get(tvx_json_get(v,
+	    "params"), "modifications")) == 1 && strstr(text, "\"a\"") &&
+	    !strstr(text, "\"b\""), "refused: the re-add leaves the refused "
+	    "query out");
+	free(text);
+	cJSON_Delete(v);
+	sent_clear(&st);
+	tvx_free(ctx);
+}
+
 int
 main(void)
 {
@@ -738,6 +796,7 @@ main(void)
 	test_ws();
 	test_offline();
 	test_pages_offline();
+	test_refused_offline();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
 }
