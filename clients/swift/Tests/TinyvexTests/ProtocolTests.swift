@@ -282,6 +282,29 @@ struct ProtocolTests {
 		#expect(d.changes.map(\.queryId) == [0])
 	}
 
+	@Test func refusedResumeIsNotRepeated() throws {
+		var d = Driver()
+		// Subscribed while disconnected: the resume is the first Add.
+		_ = d.sm.subscribe(udfPath: "db/query", args: ["table": "a"])
+		_ = d.sm.subscribe(udfPath: "db/query", args: ["table": "b"])
+		d.connect()
+		let id = try #require(d.last("tinyvex/modifyQuerySet")?["id"]?.intValue)
+		d.feed(#"{"jsonrpc":"2.0","id":\#(id),"error":{"code":-32006,"message":"over maxQueries","data":{"kind":"TooLarge"}}}"#)
+		#expect(d.fatal != nil)
+		let rejected = d.events.filter {
+			if case .queryRejected(_, .server(code: -32006, kind: "TooLarge", _, _)) = $0 { return true }
+			return false
+		}
+		#expect(rejected.count == 2, "the subscribers are told")
+		// Re-added, the same queries would be refused again, and the
+		// connection after this one dropped in turn, forever.
+		d.sm.connectionLost(reason: "refused")
+		d.sent = []
+		d.connect()
+		#expect(d.last("tinyvex/modifyQuerySet") == nil)
+		#expect(d.events.contains { if case .resumed = $0 { return true }; return false })
+	}
+
 	@Test func mutationsResentActionsLost() throws {
 		var d = Driver()
 		d.connect()

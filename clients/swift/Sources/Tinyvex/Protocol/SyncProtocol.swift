@@ -458,7 +458,9 @@ struct SyncProtocol: Sendable {
 		if qs.isEmpty {
 			events.append(.resumed)
 		} else {
-			modify(qs.map { add($0) }, added: [], resume: true)
+			// Refused, these are dropped like any refused Add: re-added
+			// on the next connection, they would be refused again.
+			modify(qs.map { add($0) }, added: qs.map(\.queryId), resume: true)
 		}
 		if !provided.isEmpty {
 			send("tinyvex/provide", ["functions": .array(provided.map { .string($0) })], .provide(provided))
