@@ -38,6 +38,26 @@ public enum TinyvexError: Error, Sendable, Hashable {
 		}
 	}
 
+	/// The server's message, or the library's account of its own error.
+	public var message: String {
+		switch self {
+		case .server(_, _, let message, _): return message
+		default: return description
+		}
+	}
+
+	/// The server's `data`; for a lost connection the library's own,
+	/// `{kind: "Unavailable", outcome: "unknown"}` when the outcome is
+	/// unknown, as the other Tinyvex clients report it.
+	public var data: JSONValue? {
+		switch self {
+		case .server(_, _, _, let data): return data
+		case .connectionLost(let unknown):
+			return unknown ? ["kind": "Unavailable", "outcome": "unknown"] : ["kind": "Unavailable"]
+		default: return nil
+		}
+	}
+
 	/// An error object as the wire carries it: `{code, message, data:
 	/// {kind, ...}}` (an answer) or `{code, kind, message}` (a
 	/// QueryFailed).

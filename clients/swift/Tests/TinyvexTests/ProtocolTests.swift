@@ -315,6 +315,13 @@ struct ProtocolTests {
 		d.sm.connectionLost(reason: "gone")
 		d.take()
 		#expect(d.answered(2).map { if case .failure(.connectionLost(outcomeUnknown: true)) = $0 { return true }; return false } == true)
+		// As every Tinyvex client reports it: -32008, Unavailable,
+		// data.outcome "unknown".
+		if case .failure(let e)? = d.answered(2) {
+			#expect(e.code == -32008 && e.kind == "Unavailable")
+			#expect(e.data?["outcome"] == "unknown" && e.data?["kind"] == "Unavailable")
+			#expect(!e.message.isEmpty)
+		}
 		#expect(d.answered(1) == nil)
 		// Issued while disconnected: nothing goes out on a dead socket.
 		let sentBefore = d.sent.count
