@@ -196,6 +196,7 @@ static void	 conn_start(struct tvx_ctx *);
 static void	 conn_lost(struct tvx_ctx *, const char *);
 static void	 kick(struct tvx_ctx *);
 static void	 send_text(struct tvx_ctx *, struct tvx_buf *);
+static int	 set_failed(struct tvx_query *, const cJSON *);
 static void	 set_state(struct tvx_ctx *, enum tvx_state, const char *,
 		    int64_t);
 
@@ -528,7 +529,8 @@ modify_answer(struct tvx_ctx *ctx, struct tvx_msg *m)
 			    "of step");
 			return;
 		}
-		/* Refused as a whole: the Adds fail, the Removes stay. */
+		/* Refused as a whole: the Adds fail, the Removes stay.  The
+		 * error is kept, for subscribers that come later. */
 		TAILQ_FOREACH(q, &ctx->queries, link) {
 			if (q->srv == SRV_REMOVING)
 				q->srv = SRV_ON;
@@ -536,6 +538,10 @@ modify_answer(struct tvx_ctx *ctx, struct tvx_msg *m)
 				continue;
 			q->srv = SRV_OFF;
 			q->rejected = 1;
+			if (set_failed(q, m->error) == 0) {
+				deliver(ctx, q);
+				continue;
+			}
 			TAILQ_FOREACH(s, &q->subs, link)
 				if (!s->dead)
 					s->cb(ctx, s->arg, NULL, 0, &err);

@@ -740,7 +740,7 @@ test_refused_offline(void)
 	struct tvx_config	 cf;
 	struct tvx_ctx		*ctx;
 	struct sent		 st = { 0 };
-	struct seen		 a = { 0 }, b = { 0 };
+	struct seen		 a = { 0 }, b = { 0 }, c = { 0 };
 	cJSON			*v;
 	char			*text;
 	const char		*connected = "{\"jsonrpc\":\"2.0\",\"id\":%lld,"
@@ -769,6 +769,10 @@ test_refused_offline(void)
 	loop(ctx);
 	check(b.errors == 1 && strcmp(b.last, "error TooLarge") == 0 &&
 	    a.errors == 0, "refused: the refused query's subscriber is told");
+	tvx_subscribe(ctx, "db/query", "{\"table\":\"b\"}", on_update, &c);
+	loop(ctx);
+	check(c.errors == 1 && strcmp(c.last, "error TooLarge") == 0 &&
+	    b.errors == 1, "refused: a later subscriber to it is told too");
 	check(tvx_offline_feed(ctx, "{}", 2) == -1, "refused: drop the "
 	    "connection");
 	sent_clear(&st);
