@@ -733,9 +733,15 @@ export class SyncEngine {
 			this.observeTs(res?.ts);
 			return r.o.resolve({ value: res?.value ?? null, ts: res?.ts });
 		case "provide":
-			if (err !== null)
-				this.log.error(`tinyvex: provide ${r.names.join(" ")}: ` +
-				    err.message);
+			if (err === null)
+				return;
+			this.log.error(`tinyvex: provide ${r.names.join(" ")}: ` +
+			    err.message);
+			/* The writer link down or the gateway busy: the functions
+			 * would go unserved until the next reconnect. */
+			if (r.attempt !== undefined && (err.kind === "Unavailable" ||
+			    err.kind === "Overloaded"))
+				this.provideLater(r.names, r.attempt);
 			return;
 		default:
 			return;
@@ -1022,11 +1028,26 @@ export class SyncEngine {
 		};
 	}
 
-	sendProvide(names) {
+	sendProvide(names, attempt = 0) {
 		const p = { functions: names };
 		if (this.providerToken !== undefined)
 			p.token = this.providerToken;
-		this.request("tinyvex/provide", p, { type: "provide", names });
+		this.request("tinyvex/provide", p, { type: "provide", names,
+		    attempt });
+	}
+
+	/* A registration answered Unavailable or Overloaded is sent again
+	 * after a backoff, on the same connection (a new one registers
+	 * everything anyway), for the names still provided. */
+	provideLater(names, attempt) {
+		const conn = this.opened;
+		this.clock.setTimeout(() => {
+			if (this.opened !== conn || this.phase !== "ready")
+				return;
+			const still = names.filter((n) => this.provided.has(n));
+			if (still.length > 0)
+				this.sendProvide(still, attempt + 1);
+		}, backoffDelay(attempt, this.clock.random));
 	}
 
 	handlerFor(udfPath) {

@@ -542,6 +542,37 @@ test("providers: registered after connect and again after reconnect; calls answe
 	assert.equal(seen.length, 3);
 });
 
+test("a registration answered Unavailable (writer link down) is sent again", async () => {
+	const h = harness();
+	h.engine.provide("agent/*", () => 1);
+	h.connect();
+	let [p] = h.take();
+	h.fail(p.id, -32008, "Unavailable", "writer link down");
+	assert.deepEqual(h.take(), []);
+	h.advance(BACKOFF_MAX_MS);
+	[p] = h.take();
+	assert.deepEqual([p?.method, p?.params], ["tinyvex/provide",
+	    { functions: ["agent/*"] }], "retried after a backoff");
+	h.answer(p.id, { providerId: "p1" });
+	h.advance(BACKOFF_MAX_MS);
+	assert.deepEqual(h.take(), []);
+	/* Refused for good (no such right): not sent again on this
+	 * connection; a retry due after the connection is gone is not sent. */
+	const off = h.engine.provide("tool/x", () => 2);
+	[p] = h.take();
+	h.fail(p.id, -32009, "Unauthorized", "browsers may not provide");
+	h.advance(BACKOFF_MAX_MS);
+	assert.deepEqual(h.take(), []);
+	off();
+	h.take();
+	h.engine.provide("late/x", () => 3);
+	[p] = h.take();
+	h.fail(p.id, -32007, "Overloaded", "busy");
+	h.engine.onClose("close 1006");
+	h.advance(BACKOFF_MAX_MS);
+	assert.deepEqual(h.take(), []);
+});
+
 test("a refused modifyQuerySet reaches the subscribers and resumes", async () => {
 	const h = harness();
 	h.connect();
