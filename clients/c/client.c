@@ -110,10 +110,13 @@ struct tvx_req {
 
 struct tvx_provider {
 	TAILQ_ENTRY(tvx_provider) link;
+	struct tvx_ctx		*ctx;
 	char			*name;
 	int			 concurrency;
 	int			 inflight;	/* its calls not answered */
 	int64_t			 rpc_id;	/* provide in flight, or 0 */
+	struct event		*retry;		/* provide again, or NULL */
+	int			 tries;		/* answered Unavailable */
 	tvx_handler_cb		*handler;
 	tvx_cancel_cb		*cancel;
 	void			*arg;
@@ -884,8 +887,33 @@ provide_send(struct tvx_ctx *ctx, struct tvx_provider *p)
 		    strlen(ctx->provider_token));
 	}
 	tvx_buf_addc(&b, '}');
+	if (p->retry != NULL)
+		evtimer_del(p->retry);
 	p->rpc_id = send_request(ctx, "tinyvex/provide", &b);
 	tvx_buf_free(&b);
+}
+
+static void
+provide_retry_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct tvx_provider	*p = arg;
+	struct tvx_ctx		*ctx = p->ctx;
+
+	(void)fd;
+	(void)ev;
+	if (ctx->state == TVX_CONNECTED && p->rpc_id == 0) {
+		provide_send(ctx, p);
+		pump(ctx);
+	}
+}
+
+static void
+provider_free(struct tvx_provider *p)
+{
+	if (p->retry != NULL)
+		event_free(p->retry);
+	free(p->name);
+	free(p);
 }
 
 int
@@ -905,6 +933,7 @@ tvx_provide(struct tvx_ctx *ctx, const char *name, int concurrency,
 		free(p);
 		return -1;
 	}
+	p->ctx = ctx;
 	p->concurrency = concurrency ? concurrency : TVX_DEFAULT_CONCURRENCY;
 	p->handler = handler;
 	p->cancel = cancel;
@@ -1176,13 +1205,25 @@ provide_answer(struct tvx_ctx *ctx, struct tvx_provider *p,
 {
 	struct tvx_error	 err;
 	struct tvx_call		*c;
+	struct timeval		 tv;
 	char			*data = NULL, why[200];
 
 	p->rpc_id = 0;
-	if (m->error == NULL)
+	if (m->error == NULL) {
+		p->tries = 0;
 		return;
-	/* A refused provide is a broken promise to the caller: say so. */
+	}
 	error_from(m->error, &err, &data);
+	/* The writer link down, or the gateway busy: again, later. */
+	if ((err.code == TVX_ERR_UNAVAILABLE ||
+	    err.code == TVX_ERR_OVERLOADED) && (p->retry != NULL ||
+	    (p->retry = evtimer_new(ctx->base, provide_retry_cb, p)) != NULL)) {
+		tv_us(&tv, backoff(p->tries++));
+		evtimer_add(p->retry, &tv);
+		free(data);
+		return;
+	}
+	/* A refused provide is a broken promise to the caller: say so. */
 	snprintf(why, sizeof(why), "provide %s refused: %s: %s", p->name,
 	    err.kind, err.message);
 	free(data);
@@ -1190,8 +1231,7 @@ provide_answer(struct tvx_ctx *ctx, struct tvx_provider *p,
 		if (c->p == p)
 			c->p = NULL;
 	TAILQ_REMOVE(&ctx->providers, p, link);
-	free(p->name);
-	free(p);
+	provider_free(p);
 	if (ctx->on_state != NULL)
 		ctx->on_state(ctx, ctx->state_arg, ctx->state, why, 0);
 }
@@ -1914,8 +1954,7 @@ tvx_free(struct tvx_ctx *ctx)
 		call_free(c);
 	while ((p = TAILQ_FIRST(&ctx->providers)) != NULL) {
 		TAILQ_REMOVE(&ctx->providers, p, link);
-		free(p->name);
-		free(p);
+		provider_free(p);
 	}
 	if (ctx->retry_ev)
 		event_free(ctx->retry_ev);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -791,6 +792,50 @@ test_refused_offline(void)
 	tvx_free(ctx);
 }
 
+/*
+ * A provide answered Unavailable (the gateway's writer link down) keeps
+ * the provider and is sent again after a backoff; one refused for good
+ * (Unauthorized) drops it.
+ */
+static void
+test_provide_retry_offline(void)
+{
+	struct tvx_config	 cf;
+	struct tvx_ctx		*ctx;
+	struct sent		 st = { 0 };
+	int			 calls = 0;
+	int64_t			 id;
+
+	memset(&cf, 0, sizeof(cf));
+	cf.url = "ws://127.0.0.1:1/sync";
+	ctx = tvx_new_offline(&cf, hook, &st);
+	tvx_provide(ctx, "p/*", 2, handler, NULL, &calls);
+	tvx_offline_up(ctx);
+	put(ctx, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"protocol\":1,"
+	    "\"serverTs\":%lld,\"gatewayId\":\"g\"}}",
+	    sent_id(&st, "tinyvex/connect"), 1);
+	loop(ctx);
+	id = sent_id(&st, "tinyvex/provide");
+	sent_clear(&st);
+	put(ctx, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":"
+	    "-32008,\"message\":\"writer link down\",\"data\":{\"kind\":"
+	    "\"Unavailable\"}}}", id, 0);
+	loop(ctx);
+	check(st.n == 0, "provide retry: not at once");
+	usleep(250 * 1000);
+	loop(ctx);
+	id = sent_id(&st, "tinyvex/provide");
+	check(id > 0, "provide retry: sent again after a backoff");
+	put(ctx, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"providerId"
+	    "\":\"p%lld\"}}", id, 1);
+	check(put(ctx, "{\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"method\":"
+	    "\"tinyvex/runAction\",\"params\":{\"udfPath\":\"p/x\",\"args\":"
+	    "{}}}", 0, 0) == 0 && calls == 1, "provide retry: the provider "
+	    "serves calls");
+	sent_clear(&st);
+	tvx_free(ctx);
+}
+
 int
 main(void)
 {
@@ -801,6 +846,7 @@ main(void)
 	test_offline();
 	test_pages_offline();
 	test_refused_offline();
+	test_provide_retry_offline();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
 }
