@@ -172,7 +172,7 @@ public final class TinyvexClient: Sendable {
 	/// in `/*`) from this client: every call runs `handler`, whose value
 	/// (or thrown error, see `ActionError`) answers the caller.  Returns
 	/// once the server has the registration; it is renewed after every
-	/// reconnect.
+	/// reconnect, until a renewal is refused for good (e.g. Unauthorized).
 	public func provide(_ name: String,
 	    handler: @escaping @Sendable (ActionCall) async throws -> any Encodable & Sendable) async throws(TinyvexError) {
 		core.addProvider(ProviderEntry(pattern: name, handler: handler))

@@ -400,6 +400,31 @@ struct ProtocolTests {
 		#expect(!d.sent.contains { $0["id"] == "call-10" })
 	}
 
+	@Test func renewalRefusedForGoodIsNotRepeated() throws {
+		var d = Driver()
+		d.connect()
+		d.sm.provide(key: 1, functions: ["agent/*"])
+		d.take()
+		d.answer("tinyvex/provide", #"{"providerId":"p1"}"#)
+		d.sm.connectionLost(reason: "x")
+		d.connect()
+		d.sm.mutation(key: 2, udfPath: "db/insert", args: ["table": "t", "doc": [:]], now: 0)
+		d.take()
+		// The provider token changed meanwhile: refused for good.  The
+		// connection stays, its mutation is answered, and the next one
+		// does not ask again.
+		let id = try #require(d.last("tinyvex/provide")?["id"]?.intValue)
+		d.feed(#"{"jsonrpc":"2.0","id":\#(id),"error":{"code":-32009,"message":"provider token refused","data":{"kind":"Unauthorized"}}}"#)
+		#expect(d.fatal == nil)
+		#expect(d.sm.provided.isEmpty)
+		d.answer("tinyvex/mutation", #"{"value":"x","ts":5}"#)
+		#expect(d.answered(2) != nil)
+		d.sm.connectionLost(reason: "y")
+		let n = d.sent.count
+		d.connect()
+		#expect(!d.sent[n...].contains { $0["method"] == "tinyvex/provide" })
+	}
+
 	@Test func unprovidedFunctionsAreNotRenewed() {
 		var d = Driver()
 		d.connect()

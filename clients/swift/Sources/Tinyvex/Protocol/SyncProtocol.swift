@@ -439,10 +439,16 @@ struct SyncProtocol: Sendable {
 			}
 			events.append(.answered(key: key, result))
 		case .provide(let functions):
-			// A renewal after a reconnect.  If the server refused it, the
-			// provider is gone; nothing else can be done but say so.
+			// A renewal after a reconnect.  Unavailable or Overloaded (the
+			// writer link down): resume on a new connection, which asks
+			// again.  Refused for good (the provider token changed): the
+			// functions are no longer provided; asking again would drop
+			// every connection after this one the same way.
 			if case .failure(let e) = result {
-				throw TinyvexError.invalidResponse("provider registration refused: \(e) (\(functions))")
+				if e.code == -32008 || e.code == -32007 {
+					throw TinyvexError.invalidResponse("provider registration refused: \(e) (\(functions))")
+				}
+				provided.removeAll { functions.contains($0) }
 			}
 		}
 	}
