@@ -295,7 +295,7 @@ final class ClientCore: @unchecked Sendable {
 		let (q, cached) = sm.subscribe(udfPath: udfPath, args: args)
 		sinks[q, default: [:]][key] = sink
 		if let cached {
-			sink.deliver(cached.asResult, sm.remote.version.ts)
+			sink.deliver(cached.asResult, sm.remote.ts(q))
 		}
 		flush()
 		return (q, key)

@@ -305,6 +305,22 @@ struct ProtocolTests {
 		#expect(d.events.contains { if case .resumed = $0 { return true }; return false })
 	}
 
+	@Test func cachedResultKeepsItsTsWhileDisconnected() {
+		var d = Driver()
+		d.connect()
+		_ = d.sm.subscribe(udfPath: "db/query", args: ["table": "a"])
+		d.take()
+		d.feed(transition((0, 0), (1, 5), #"{"type":"QueryUpdated","queryId":0,"value":[]}"#))
+		d.feed(transition((1, 5), (1, 9), ""))
+		#expect(d.sm.remote.ts(0) == 9, "unchanged since, and consistent at the latest")
+		d.sm.connectionLost(reason: "x")
+		// A second subscriber now gets the value held, at a ts it is
+		// consistent at, not 0.
+		let (q, cached) = d.sm.subscribe(udfPath: "db/query", args: ["table": "a"])
+		#expect(q == 0 && cached != nil)
+		#expect(d.sm.remote.ts(q) == 5)
+	}
+
 	@Test func mutationsResentActionsLost() throws {
 		var d = Driver()
 		d.connect()

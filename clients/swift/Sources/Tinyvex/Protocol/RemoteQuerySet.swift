@@ -48,6 +48,8 @@ struct RemoteQuerySet: Sendable {
 	private(set) var results: [Int: QueryResult] = [:]
 	/// Queries that hold a value on this connection (a diff may follow).
 	private var held: Set<Int> = []
+	/// The ts each query's result was last sent or confirmed at.
+	private var resultTs: [Int: Int64] = [:]
 	/// QueryDiffs applied and QueryUnchanged taken, for tests and stats.
 	private(set) var diffsApplied = 0
 	private(set) var unchangedTaken = 0
@@ -74,6 +76,13 @@ struct RemoteQuerySet: Sendable {
 	mutating func forget(_ queryId: Int) {
 		results[queryId] = nil
 		held.remove(queryId)
+		resultTs[queryId] = nil
+	}
+
+	/// A ts a query's result is consistent at: the last transition's,
+	/// on the connection that holds it, else the one it came with.
+	func ts(_ queryId: Int) -> Int64 {
+		max(resultTs[queryId] ?? 0, version.ts)
 	}
 
 	/// Applies one transition's params.  `udfPath` names a query's
@@ -104,6 +113,9 @@ struct RemoteQuerySet: Sendable {
 				throw TinyvexError.invalidResponse("bad modification \(m.jsonText.prefix(200))")
 			}
 			let path = udfPath(q)
+			if path != nil {
+				resultTs[q] = end.ts
+			}
 			switch type {
 			case "QueryUpdated":
 				guard let v = m["value"] else {
