@@ -2,8 +2,9 @@
  * What the unit tests share: CHECK, which counts every condition and
  * reports the first CHECK_MAX_REPORTS that fail (nchecks, nfail), and a
  * deterministic generator (splitmix64) from CHECK_SEED, so that a
- * failure repeats on the next run.  A test defines CHECK_SEED (and may
- * define CHECK_MAX_REPORTS) before it includes this file.
+ * failure repeats on the next run; check() is CHECK for a table of
+ * named cases.  A test may define CHECK_SEED and CHECK_MAX_REPORTS
+ * before it includes this file.
  */
 #ifndef TINYVEX_TEST_CHECK_H
 #define TINYVEX_TEST_CHECK_H
@@ -12,7 +13,7 @@
 #include <stdio.h>
 
 #ifndef CHECK_SEED
-#error "define CHECK_SEED before including check.h"
+#define CHECK_SEED		0x74696e797665782eULL	/* a test's own, else */
 #endif
 #ifndef CHECK_MAX_REPORTS
 #define CHECK_MAX_REPORTS	20	/* failures printed in detail */
@@ -33,6 +34,15 @@ static uint64_t	 check_rng = CHECK_SEED;
 		}							\
 	}								\
 } while (0)
+
+/* One named case: counted as CHECK counts; name and what when it fails. */
+static inline void
+check(int ok, const char *what, const char *name)
+{
+	nchecks++;
+	if (!ok && nfail++ < CHECK_MAX_REPORTS)
+		fprintf(stderr, "FAIL %s: %s\n", name, what);
+}
 
 /* The next number of the sequence (splitmix64). */
 static inline uint64_t

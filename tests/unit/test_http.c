@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "http.h"
 #include "util.h"
 
@@ -452,19 +453,6 @@ static const struct hcase cases[] = {
 	R("no blank line", 0, RL H_HOST WS, MORE, 0, -1, NULL, NULL, NULL),
 	R("half a CRLF", 0, RL H_HOST WS "\r", MORE, 0, -1, NULL, NULL, NULL),
 };
-
-static int	 failures;
-static int	 checks;
-
-static void
-check(int ok, const char *what, const char *name)
-{
-	checks++;
-	if (!ok) {
-		failures++;
-		printf("FAIL: %s: %s\n", name, what);
-	}
-}
 
 static const char *
 parse_name(enum http_parse r)
@@ -1175,6 +1163,6 @@ main(void)
 	test_token_equal();
 	test_accept_and_errors();
 	test_static_policy();
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures == 0 ? 0 : 1;
+	printf("%ld checks, %d failed\n", nchecks, nfail);
+	return nfail == 0 ? 0 : 1;
 }

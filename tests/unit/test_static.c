@@ -9,21 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "static.h"
 #include "util.h"
-
-static int	 failures;
-static int	 checks;
-
-static void
-check(int ok, const char *what, const char *name)
-{
-	checks++;
-	if (!ok) {
-		failures++;
-		printf("FAIL %s: %s\n", name, what);
-	}
-}
 
 /* NULL: refused. */
 static const struct {
@@ -286,6 +274,6 @@ main(void)
 	test_limits();
 	test_types();
 	test_etag();
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures == 0 ? 0 : 1;
+	printf("%ld checks, %d failed\n", nchecks, nfail);
+	return nfail == 0 ? 0 : 1;
 }

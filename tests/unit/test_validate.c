@@ -11,22 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "json.h"
 #include "validate.h"
 #include "writerd.h"
-
-static int	 failures;
-static int	 checks;
-
-static void
-check(int ok, const char *what, const char *name)
-{
-	checks++;
-	if (!ok) {
-		failures++;
-		printf("FAIL %s: %s\n", name, what);
-	}
-}
 
 #define ID	"0123456789abcdefghjkmnpqrs"	/* a document id */
 
@@ -465,6 +453,6 @@ main(void)
 	test_refused();
 	test_limits();
 	test_schema_parse();
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures == 0 ? 0 : 1;
+	printf("%ld checks, %d failed\n", nchecks, nfail);
+	return nfail == 0 ? 0 : 1;
 }

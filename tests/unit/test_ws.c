@@ -25,6 +25,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "check.h"
 #include "util.h"
 #include "ws.h"
 
@@ -45,19 +46,6 @@
 #define MS		1000		/* microseconds */
 
 static const uint8_t	 mask_key[4] = { 0x37, 0xfa, 0x21, 0x3d };
-
-static int	 checks;
-static int	 failures;
-
-static void
-check(int ok, const char *what, const char *name)
-{
-	checks++;
-	if (!ok) {
-		failures++;
-		printf("FAIL: %s: %s\n", name, what);
-	}
-}
 
 /* One server connection and the raw client on the other end. */
 struct peer {
@@ -997,6 +985,6 @@ main(void)
 	test_close();
 	test_timers();
 	test_free_in_text();
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures == 0 ? 0 : 1;
+	printf("%ld checks, %d failed\n", nchecks, nfail);
+	return nfail == 0 ? 0 : 1;
 }
