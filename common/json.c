@@ -18,6 +18,7 @@
 #define FNV64_PRIME	1099511628211ULL	/* FNV-1a prime */
 #define DUPKEY_LINEAR	16	/* up to this many members: pairwise check */
 #define NUMBER_BUFLEN	32	/* "%.17g" of any double, with room */
+#define JSON_MILLIS_MAX	4398046511104.0	/* 2^42: print_millis below */
 
 /* One object member while sorting: its name and original position. */
 struct member {
@@ -282,6 +283,42 @@ json_strerror(enum json_err e)
 	return "unknown JSON error";
 }
 
+/*
+ * A number of at most three decimals below JSON_MILLIS_MAX (a
+ * _creationTime in milliseconds is one) printed without snprintf and
+ * strtod: 1 if done.  Below 2^42 a double's spacing is under 0.0005, so
+ * the nearest double to each k / 1000 is a different one and its
+ * shortest round-trip spelling is k / 1000 itself, trailing zeros
+ * dropped: what the "%.*g" loop below prints for it.
+ */
+static int
+print_millis(struct buf *b, double d)
+{
+	int64_t	 k, frac;
+	char	 digits[3];
+	int	 n;
+
+	if (fabs(d) >= JSON_MILLIS_MAX)
+		return 0;
+	k = llround(d * 1000.0);
+	if ((double)k / 1000.0 != d)
+		return 0;
+	if (k < 0) {
+		buf_addc(b, '-');
+		k = -k;
+	}
+	buf_add_i64(b, k / 1000);
+	frac = k % 1000;
+	digits[0] = (char)('0' + frac / 100);
+	digits[1] = (char)('0' + frac / 10 % 10);
+	digits[2] = (char)('0' + frac % 10);
+	for (n = 3; n > 0 && digits[n - 1] == '0'; n--)
+		continue;
+	buf_addc(b, '.');
+	buf_add(b, digits, (size_t)n);
+	return 1;
+}
+
 void
 json_print_number(struct buf *b, double d)
 {
@@ -297,6 +334,8 @@ json_print_number(struct buf *b, double d)
 		buf_add_i64(b, (int64_t)d);
 		return;
 	}
+	if (print_millis(b, d))
+		return;
 	for (prec = 15; prec < 17; prec++) {
 		snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
 		if (strtod(tmp, NULL) == d)

@@ -274,6 +274,64 @@ random_double(void)
 	return d;
 }
 
+/* What json_print_number printed for every number before print_millis. */
+static void
+print_general(char *out, size_t len, double d)
+{
+	int	 prec;
+
+	for (prec = 15; prec < 17; prec++) {
+		snprintf(out, len, "%.*g", prec, d);
+		if (strtod(out, NULL) == d)
+			return;
+	}
+	snprintf(out, len, "%.17g", d);
+}
+
+/*
+ * Numbers of at most three decimals are printed without snprintf; the
+ * text must be the one the general path gives, on both sides of 2^42.
+ */
+static void
+test_print_millis(void)
+{
+	static const double	 edges[] = { 0.001, -0.001, 0.5, -0.5, 0.01,
+	    0.1, 0.999, 1.001, 1764094628123.456, 1764094628123.45,
+	    1764094628123.4, 4398046511103.999, 4398046511104.001,
+	    -4398046511103.999, 123456.789, 1e-3 * 7 };
+	struct buf		 b;
+	char			 want[64];
+	double			 d;
+	size_t			 i;
+	int			 n;
+
+	buf_init(&b);
+	for (n = 0; n < ROUNDTRIP_RUNS + (int)nitems(edges); n++) {
+		if (n < (int)nitems(edges))
+			d = edges[n];
+		else if (n % 3 == 0)	/* a ts in milliseconds */
+			d = (double)(int64_t)(1700000000000000ULL +
+			    rnd() % 100000000000000ULL) / 1000.0;
+		else if (n % 3 == 1)	/* anywhere up to 2^43 */
+			d = (double)(int64_t)(rnd() % (1ULL << 53)) / 1000.0;
+		else
+			d = -(double)(int64_t)(rnd() % 1000000ULL) / 1000.0;
+		if (d == trunc(d))
+			continue;
+		buf_reset(&b);
+		json_print_number(&b, d);
+		print_general(want, sizeof(want), d);
+		CHECK(strcmp(b.data, want) == 0, "print %.17g: got %s, "
+		    "want %s", d, b.data, want);
+		if (nfail > CHECK_MAX_REPORTS)
+			break;
+	}
+	i = (size_t)n;
+	buf_free(&b);
+	printf("print: %zu numbers of three decimals as the general path\n",
+	    i);
+}
+
 static void
 test_print_roundtrip(void)
 {
@@ -646,6 +704,7 @@ main(void)
 	test_parse_dupkeys_large();
 	test_print_numbers();
 	test_print_roundtrip();
+	test_print_millis();
 	test_print_tree();
 	test_print_string();
 	test_get_int();
