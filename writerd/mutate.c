@@ -119,23 +119,6 @@ make_doc(const char *id, double creation, const cJSON *user,
 }
 
 static int
-check_size(struct wctx *w, const cJSON *doc, struct tv_error *err)
-{
-	struct buf	 b;
-	size_t		 len;
-
-	buf_init(&b);
-	json_print(&b, doc);
-	len = b.len;
-	buf_free(&b);
-	if (len > w->conf->max_document_bytes)
-		return tv_seterr(err, TV_TOO_LARGE, "document is %zu bytes, "
-		    "over max_document_bytes %llu", len,
-		    (unsigned long long)w->conf->max_document_bytes);
-	return 0;
-}
-
-static int
 do_insert(struct wctx *w, const cJSON *args, struct buf *value,
     struct tv_error *err)
 {
@@ -158,8 +141,6 @@ do_insert(struct wctx *w, const cJSON *args, struct buf *value,
 		return -1;
 	doc = make_doc(id, (double)w->ts / 1000.0, user, NULL, NULL);
 	rc = schema_validate(w->schema, name, doc, err);
-	if (rc == 0)
-		rc = check_size(w, doc, err);
 	if (rc == 0)
 		rc = wctx_write(w, t, id, NULL, 0, doc, err);
 	cJSON_Delete(doc);
@@ -223,7 +204,6 @@ rewrite(struct wctx *w, const cJSON *args, const cJSON *user,
 	    unset);
 	/* A patch is checked on the document it makes, as a whole. */
 	if (schema_validate(w->schema, t->name, doc, err) == -1 ||
-	    check_size(w, doc, err) == -1 ||
 	    wctx_write(w, t, id, old, old_ts, doc, err) == -1)
 		goto done;
 	buf_adds(value, "null");

@@ -429,6 +429,16 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 
 	assert(w->st != NULL && t != NULL && id != NULL && w->ts > 0);
 	buf_init(&json);
+	/* Printed once: the size check and the stored text. */
+	if (newdoc != NULL) {
+		json_print(&json, newdoc);
+		if (json.len > w->conf->max_document_bytes) {
+			tv_seterr(err, TV_TOO_LARGE, "document is %zu bytes, "
+			    "over max_document_bytes %llu", json.len,
+			    (unsigned long long)w->conf->max_document_bytes);
+			goto fail;
+		}
+	}
 	if ((d = wdoc_find(w, t->id, id)) == NULL) {
 		if (w->ndocs == w->cap) {
 			w->cap = w->cap == 0 ? 8 : w->cap * 2;
@@ -488,8 +498,6 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 				goto fail;
 		}
 	}
-	if (newdoc != NULL)
-		json_print(&json, newdoc);
 	s = w->stmt[WS_DOC_LOG];
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, w->ts);

@@ -89,8 +89,9 @@ int	 wctx_read(struct wctx *, const struct store_table *, const char *id,
  * Write a revision of document id of table t: newdoc (complete, system
  * fields included) or NULL for a delete.  olddoc and old_ts are what
  * wctx_read returned.  Updates log and current state, index entries whose
- * key changed, enforces unique indexes (Conflict), and records the keys
- * in the write set.  0 or -1 with err.
+ * key changed, enforces unique indexes (Conflict) and max_document_bytes
+ * (TooLarge, before anything is written), and records the keys in the
+ * write set.  0 or -1 with err.
  */
 int	 wctx_write(struct wctx *, const struct store_table *, const char *id,
 	    const cJSON *olddoc, int64_t old_ts, const cJSON *newdoc,
