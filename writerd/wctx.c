@@ -30,6 +30,9 @@ static const char *wstmt_sql[WS_COUNT] = {
 	    " ON CONFLICT(id, ts) DO UPDATE SET"
 	    " json_value = excluded.json_value, deleted = excluded.deleted"
 	    " RETURNING seq",
+	[WS_DOC_NEW] =
+	    "INSERT INTO documents(id, ts, table_id, json_value, deleted,"
+	    " prev_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[WS_CUR_DOC_PUT] =
 	    "INSERT INTO current_documents(id, table_id, ts, seq)"
 	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET"
@@ -413,6 +416,23 @@ index_current(struct wctx *w, const struct store_index *ix,
 	return step_done(w, s, err);
 }
 
+/* Bind a row of the document log: id at w->ts, json or a deletion. */
+static void
+doc_log_bind(struct wctx *w, sqlite3_stmt *s, const struct store_table *t,
+    const char *id, const struct buf *json, int present, int64_t old_ts)
+{
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, w->ts);
+	sqlite3_bind_int64(s, 3, t->id);
+	if (present)
+		sqlite3_bind_text(s, 4, json->data, (int)json->len,
+		    SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 4);
+	sqlite3_bind_int(s, 5, !present);
+	sqlite3_bind_int64(s, 6, old_ts);
+}
+
 int
 wctx_write(struct wctx *w, const struct store_table *t, const char *id,
     const cJSON *olddoc, int64_t old_ts, const cJSON *newdoc,
@@ -425,7 +445,7 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 	struct buf			 json;
 	size_t				 i;
 	int64_t				 seq = 0;
-	int				 changed, rc;
+	int				 changed, fresh = 0, rc;
 
 	assert(w->st != NULL && t != NULL && id != NULL && w->ts > 0);
 	buf_init(&json);
@@ -446,6 +466,7 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 			    sizeof(*w->docs));
 		}
 		d = &w->docs[w->ndocs++];
+		fresh = 1;
 		memset(d, 0, sizeof(*d));
 		d->table_id = t->id;
 		strlcpy_tv(d->id, id, sizeof(d->id));
@@ -498,28 +519,42 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 				goto fail;
 		}
 	}
-	s = w->stmt[WS_DOC_LOG];
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, w->ts);
-	sqlite3_bind_int64(s, 3, t->id);
-	if (newdoc != NULL)
-		sqlite3_bind_text(s, 4, json.data, (int)json.len,
-		    SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, 4);
-	sqlite3_bind_int(s, 5, newdoc == NULL);
-	sqlite3_bind_int64(s, 6, old_ts);
-	/* The row's seq, also when a second write of one ts updates it. */
-	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		seq = sqlite3_column_int64(s, 0);
+	/*
+	 * The first write of a document in a mutation has no row at this
+	 * ts yet: a plain INSERT, its seq the rowid, and no RETURNING
+	 * (which SQLite runs through a temporary table).  Should a row be
+	 * there after all, the upsert below replaces it.
+	 */
+	if (fresh) {
+		s = w->stmt[WS_DOC_NEW];
+		doc_log_bind(w, s, t, id, &json, newdoc != NULL, old_ts);
 		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		if (rc == SQLITE_DONE)
+			seq = sqlite3_last_insert_rowid(w->st->db);
+		else if ((rc & 0xff) != SQLITE_CONSTRAINT) {
+			db_fail(w, rc, err);
+			goto fail;
+		}
 	}
-	if (rc != SQLITE_DONE || seq == 0) {
-		db_error(w, s, rc == SQLITE_DONE ? SQLITE_INTERNAL : rc, err);
-		goto fail;
+	if (seq == 0) {
+		s = w->stmt[WS_DOC_LOG];
+		doc_log_bind(w, s, t, id, &json, newdoc != NULL, old_ts);
+		/* The row's seq, also when a second write of one ts updates
+		 * it. */
+		if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			seq = sqlite3_column_int64(s, 0);
+			rc = sqlite3_step(s);
+		}
+		if (rc != SQLITE_DONE || seq == 0) {
+			db_error(w, s, rc == SQLITE_DONE ? SQLITE_INTERNAL :
+			    rc, err);
+			goto fail;
+		}
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
 	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
 	if (newdoc != NULL) {
 		s = w->stmt[WS_CUR_DOC_PUT];
 		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);

@@ -35,6 +35,7 @@ struct wdoc {
 enum wstmt {
 	WS_CUR_DOC,
 	WS_DOC_LOG,
+	WS_DOC_NEW,
 	WS_CUR_DOC_PUT,
 	WS_CUR_DOC_DEL,
 	WS_IDX_LOG,
