@@ -154,24 +154,36 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+/* The decimal digits of v, written backwards from end; the first. */
+static char *
+u64_digits(char *end, uint64_t v)
+{
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return end;
+}
+
 void
 buf_add_i64(struct buf *b, int64_t v)
 {
-	char	 tmp[24];
-	int	 n;
+	char	 tmp[24], *p;
 
-	n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
-	buf_add(b, tmp, (size_t)n);
+	/* The magnitude as unsigned: INT64_MIN has no positive. */
+	p = u64_digits(tmp + sizeof(tmp), v < 0 ? -(uint64_t)v : (uint64_t)v);
+	if (v < 0)
+		*--p = '-';
+	buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 void
 buf_add_u64(struct buf *b, uint64_t v)
 {
-	char	 tmp[24];
-	int	 n;
+	char	 tmp[24], *p;
 
-	n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
-	buf_add(b, tmp, (size_t)n);
+	p = u64_digits(tmp + sizeof(tmp), v);
+	buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 /* Drop the first n bytes. */

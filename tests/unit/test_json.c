@@ -274,6 +274,46 @@ random_double(void)
 	return d;
 }
 
+/* buf_add_i64 and buf_add_u64 write what printf's %lld and %llu do. */
+static void
+test_print_ints(void)
+{
+	static const int64_t	 edges[] = { 0, 1, -1, 9, 10, -10, 99, 100,
+	    INT64_MAX, INT64_MIN, INT64_MIN + 1, 1000000000000000000LL };
+	struct buf		 b;
+	char			 want[32];
+	int64_t			 v;
+	uint64_t		 u;
+	int			 i;
+
+	buf_init(&b);
+	for (i = 0; i < ROUNDTRIP_RUNS; i++) {
+		if (i < (int)nitems(edges))
+			v = edges[i];
+		else
+			v = (int64_t)(rnd() >> (rnd() % 64));
+		if (i % 2 == 1)
+			v = -v;
+		buf_reset(&b);
+		buf_add_i64(&b, v);
+		buf_addc(&b, '\0');
+		snprintf(want, sizeof(want), "%lld", (long long)v);
+		CHECK(strcmp(b.data, want) == 0, "i64 %s: got %s", want,
+		    b.data);
+		u = i < 3 ? (uint64_t)i * UINT64_MAX / 2 : rnd() >> (i % 64);
+		buf_reset(&b);
+		buf_add_u64(&b, u);
+		buf_addc(&b, '\0');
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)u);
+		CHECK(strcmp(b.data, want) == 0, "u64 %s: got %s", want,
+		    b.data);
+		if (nfail > CHECK_MAX_REPORTS)
+			break;
+	}
+	buf_free(&b);
+	printf("print: %d integers of each sign as printf\n", i);
+}
+
 /* What json_print_number printed for every number before print_millis. */
 static void
 print_general(char *out, size_t len, double d)
@@ -705,6 +745,7 @@ main(void)
 	test_print_numbers();
 	test_print_roundtrip();
 	test_print_millis();
+	test_print_ints();
 	test_print_tree();
 	test_print_string();
 	test_get_int();
