@@ -116,6 +116,9 @@ static const char *migrate_v1_after =
     "DROP TABLE documents_v1;";
 
 static const char *stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN",
+	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
 	[ST_GLOBAL_GET] =
 	    "SELECT json_value FROM globals WHERE key = ?1",
 	[ST_GLOBAL_SET] =
@@ -166,8 +169,29 @@ seterr(char *err, size_t errlen, const char *fmt, const char *a,
 int
 store_exec(struct store *st, const char *sql)
 {
-	char	*msg = NULL;
+	static const enum store_stmt	 txn[] = { ST_BEGIN,
+	    ST_BEGIN_IMMEDIATE, ST_COMMIT };
+	sqlite3_stmt			*s;
+	char				*msg = NULL;
+	size_t				 i;
+	int				 rc;
 
+	/*
+	 * Every commit and every read runs BEGIN and COMMIT: prepared once
+	 * (once the store is open) instead of parsed each time.
+	 */
+	for (i = 0; i < nitems(txn); i++) {
+		if ((s = st->stmt[txn[i]]) == NULL ||
+		    strcmp(sql, stmt_sql[txn[i]]) != 0)
+			continue;
+		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (rc == SQLITE_DONE)
+			return 0;
+		log_warnx("%s: %s: %s", __func__, st->path,
+		    sqlite3_errmsg(st->db));
+		return -1;
+	}
 	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		log_warnx("%s: %s: %s", __func__, st->path,
 		    msg != NULL ? msg : sqlite3_errmsg(st->db));

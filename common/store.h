@@ -96,6 +96,9 @@ enum store_stmt {
 	ST_LOG_SINCE,
 	ST_LOG_DOC_EXACT,
 	ST_TABLE_COUNT,
+	ST_BEGIN,		/* the transaction statements: store_exec */
+	ST_BEGIN_IMMEDIATE,
+	ST_COMMIT,
 	ST_COUNT
 };
 
