@@ -92,7 +92,10 @@ listed(const cJSON *names, const char *name)
 
 /*
  * The stored document: _id, _creationTime, then the user fields of user
- * (system fields skipped) with set merged in and unset removed.
+ * (system fields skipped) with set merged in and unset removed.  Its
+ * user fields are references to the values in user and set, not copies:
+ * the document is read (validated, keyed, printed) and freed before
+ * them, and freeing it leaves them alone.
  */
 static cJSON *
 make_doc(const char *id, double creation, const cJSON *user,
@@ -108,13 +111,13 @@ make_doc(const char *id, double creation, const cJSON *user,
 		if (m->string[0] == '_' || listed(unset, m->string))
 			continue;
 		s = json_get(set, m->string);
-		cJSON_AddItemToObject(doc, m->string,
-		    cJSON_Duplicate(s != NULL ? s : m, 1));
+		cJSON_AddItemReferenceToObject(doc, m->string,
+		    (cJSON *)(s != NULL ? s : m));
 	}
 	cJSON_ArrayForEach(m, set)
 		if (json_get(user, m->string) == NULL)
-			cJSON_AddItemToObject(doc, m->string,
-			    cJSON_Duplicate(m, 1));
+			cJSON_AddItemReferenceToObject(doc, m->string,
+			    (cJSON *)m);
 	return doc;
 }
 
@@ -209,8 +212,8 @@ rewrite(struct wctx *w, const cJSON *args, const cJSON *user,
 	buf_adds(value, "null");
 	ret = 0;
 done:
+	cJSON_Delete(doc);	/* first: it refers to values of old */
 	cJSON_Delete(old);
-	cJSON_Delete(doc);
 	return ret;
 }
 
