@@ -369,6 +369,12 @@ store_open(const char *path, enum store_mode mode,
 	} else
 		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 		    SQLITE_OPEN_NOMUTEX;
+	/*
+	 * No memory statistics: with them every allocation of SQLite takes
+	 * a global mutex to count itself.  SQLite takes this only before
+	 * its first use in the process; later calls change nothing.
+	 */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
 		seterr(err, errlen, "%s: %s", path,
 		    st->db != NULL ? sqlite3_errmsg(st->db) : "out of memory");
