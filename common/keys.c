@@ -46,7 +46,6 @@ static int	 read_string(struct keyrd *);
 static int	 read_number(struct keyrd *, double *);
 static int	 read_value(struct keyrd *, int, cJSON **);
 static int	 type_rank(const cJSON *);
-static int	 bytes_compare(const void *, size_t, const void *, size_t);
 static int	 string_compare(const char *, const char *);
 
 /* A string payload: the bytes with 0x00 escaped, then the terminator. */
@@ -484,18 +483,6 @@ type_rank(const cJSON *v)
 	return KEY_TAG_MISSING;
 }
 
-/* Bytes as unsigned, a shorter prefix first. */
-static int
-bytes_compare(const void *a, size_t alen, const void *b, size_t blen)
-{
-	int	 r;
-
-	r = memcmp(a, b, alen < blen ? alen : blen);
-	if (r != 0)
-		return r < 0 ? -1 : 1;
-	return alen < blen ? -1 : alen > blen;
-}
-
 static int
 string_compare(const char *a, const char *b)
 {
@@ -503,7 +490,7 @@ string_compare(const char *a, const char *b)
 		a = "";
 	if (b == NULL)
 		b = "";
-	return bytes_compare(a, strlen(a), b, strlen(b));
+	return bytecmp(a, strlen(a), b, strlen(b));
 }
 
 int

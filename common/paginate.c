@@ -23,48 +23,6 @@
 
 #define PAGINATE_CC_PREFIX	"{\"continueCursor\":\""
 
-struct pcollect {
-	struct buf	*out;
-	int64_t		 n;
-	int		 toobig;
-};
-
-static int
-pcollect_doc(void *arg, const char *id, const char *json, size_t len)
-{
-	struct pcollect	*c = arg;
-
-	(void)id;
-	if (c->out->len + len + 2 > UDF_MAX_RESULT_BYTES) {
-		c->toobig = 1;
-		return 1;
-	}
-	if (c->n++ > 0)
-		buf_addc(c->out, ',');
-	buf_add(c->out, json, len);
-	return 0;
-}
-
-static int
-count_doc(void *arg, const char *id, const char *json, size_t len)
-{
-	(void)arg;
-	(void)id;
-	(void)json;
-	(void)len;
-	return 0;
-}
-
-static int
-bytecmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-	int	 c = memcmp(a, b, alen < blen ? alen : blen);
-
-	if (c != 0)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
 /* An interval [lo, hi) of keys; hi_open: no upper end. */
 struct piv {
 	struct buf	 lo, hi;
@@ -253,7 +211,7 @@ paginate_run(struct store *st, const cJSON *args, int64_t read_ts,
 	const char			*name, *index_name;
 	struct piv			 page, tail;
 	struct buf			 docs, last;
-	struct pcollect			 c;
+	struct udf_collect		 c;
 	int64_t				 num = 0, n, limit;
 	int				 desc = 0, have_start, have_end, done;
 	int				 ret = -1;
@@ -344,7 +302,7 @@ paginate_run(struct store *st, const cJSON *args, int64_t read_ts,
 	c.out = &docs;
 	c.n = 0;
 	c.toobig = 0;
-	if ((n = piv_scan(st, ix, &page, desc, limit, read_ts, pcollect_doc,
+	if ((n = piv_scan(st, ix, &page, desc, limit, read_ts, udf_collect_doc,
 	    &c, &last, rs)) == -1) {
 		tv_seterr(err, TV_INTERNAL, "database read failed");
 		goto done;
@@ -366,7 +324,7 @@ paginate_run(struct store *st, const cJSON *args, int64_t read_ts,
 		done = 1;
 		if (!endc.end) {
 			if ((n = piv_scan(st, ix, &tail, desc, 1, read_ts,
-			    count_doc, NULL, NULL, rs)) == -1) {
+			    udf_count_doc, NULL, NULL, rs)) == -1) {
 				tv_seterr(err, TV_INTERNAL,
 				    "database read failed");
 				goto done;
@@ -377,7 +335,7 @@ paginate_run(struct store *st, const cJSON *args, int64_t read_ts,
 		done = 1;
 	else {
 		piv_after(&tail, last.data, last.len, desc);
-		if ((n = piv_scan(st, ix, &tail, desc, 1, read_ts, count_doc,
+		if ((n = piv_scan(st, ix, &tail, desc, 1, read_ts, udf_count_doc,
 		    NULL, NULL, rs)) == -1) {
 			tv_seterr(err, TV_INTERNAL, "database read failed");
 			goto done;

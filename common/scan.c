@@ -70,17 +70,6 @@ readset_add(struct readset *rs, int64_t index_id, const void *lo,
 	}
 }
 
-static int
-bytecmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-	int	 c;
-
-	c = memcmp(a, b, alen < blen ? alen : blen);
-	if (c != 0)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
 int
 readset_hit(const struct readset *rs, int64_t index_id, const void *key,
     size_t keylen)

@@ -15,16 +15,6 @@
 #include "log.h"
 #include "udf.h"
 
-static int
-count_doc(void *arg, const char *id, const char *json, size_t len)
-{
-	(void)arg;
-	(void)id;
-	(void)json;
-	(void)len;
-	return 0;
-}
-
 /* Documents of table t at read_ts; -1 on error. */
 static int64_t
 tables_count(struct store *st, const struct store_table *t,
@@ -41,7 +31,7 @@ tables_count(struct store *st, const struct store_table *t,
 		r.index_id = by_id->id;
 		r.lo = "";
 		r.read_ts = read_ts;
-		return scan_index(st, &r, count_doc, NULL, NULL);
+		return scan_index(st, &r, udf_count_doc, NULL, NULL);
 	}
 	sqlite3_bind_int64(s, 1, t->id);
 	if (sqlite3_step(s) == SQLITE_ROW)

@@ -99,16 +99,10 @@ udf_arg_table(const cJSON *args, struct tv_error *err)
 	return t->valuestring;
 }
 
-struct collect {
-	struct buf	*out;
-	int64_t		 n;
-	int		 toobig;
-};
-
-static int
-collect_doc(void *arg, const char *id, const char *json, size_t len)
+int
+udf_collect_doc(void *arg, const char *id, const char *json, size_t len)
 {
-	struct collect	*c = arg;
+	struct udf_collect	*c = arg;
 
 	(void)id;
 	if (c->out->len + len + 2 > UDF_MAX_RESULT_BYTES) {
@@ -118,6 +112,16 @@ collect_doc(void *arg, const char *id, const char *json, size_t len)
 	if (c->n++ > 0)
 		buf_addc(c->out, ',');
 	buf_add(c->out, json, len);
+	return 0;
+}
+
+int
+udf_count_doc(void *arg, const char *id, const char *json, size_t len)
+{
+	(void)arg;
+	(void)id;
+	(void)json;
+	(void)len;
 	return 0;
 }
 
@@ -263,7 +267,7 @@ run_query(struct store *st, const cJSON *args, int64_t read_ts,
 	const char			*name, *index_name;
 	struct scan_range		 r;
 	struct buf			 lo, hi;
-	struct collect			 c;
+	struct udf_collect		 c;
 	int64_t				 lim = 0, n;
 	int				 desc = 0, hi_open, ret = -1;
 
@@ -332,7 +336,7 @@ run_query(struct store *st, const cJSON *args, int64_t read_ts,
 	c.out = out;
 	c.n = 0;
 	c.toobig = 0;
-	if ((n = scan_index(st, &r, collect_doc, &c, rs)) == -1) {
+	if ((n = scan_index(st, &r, udf_collect_doc, &c, rs)) == -1) {
 		tv_seterr(err, TV_INTERNAL, "database read failed");
 		goto done;
 	}

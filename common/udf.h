@@ -71,6 +71,23 @@ int		 udf_range(const struct store_index *ix, const cJSON *range,
 		    struct buf *lo, struct buf *hi, int *hi_open,
 		    struct tv_error *err);
 
+/*
+ * Scan callbacks (scan_fn) shared by the query functions.
+ * udf_collect_doc appends each document's JSON to out, comma-separated,
+ * and stops the scan, setting toobig, before out would pass
+ * UDF_MAX_RESULT_BYTES; udf_count_doc takes nothing (arg unused): the
+ * scan's own count is the figure.
+ */
+struct udf_collect {
+	struct buf	*out;		/* the documents so far */
+	int64_t		 n;		/* how many */
+	int		 toobig;	/* stopped at the size limit */
+};
+int		 udf_collect_doc(void *arg, const char *id, const char *json,
+		    size_t len);
+int		 udf_count_doc(void *arg, const char *id, const char *json,
+		    size_t len);
+
 /* paginate.c: db/paginate, as udf_run_query. */
 int		 paginate_run(struct store *, const cJSON *args,
 		    int64_t read_ts, int64_t max_rows, struct buf *out,

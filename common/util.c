@@ -317,3 +317,14 @@ parse_size(const char *s, uint64_t *out)
 	*out = v * mul;
 	return 0;
 }
+
+int
+bytecmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int	 r;
+
+	r = memcmp(a, b, alen < blen ? alen : blen);
+	if (r != 0)
+		return r < 0 ? -1 : 1;
+	return alen < blen ? -1 : alen > blen;
+}

@@ -52,6 +52,8 @@ char	*buf_steal(struct buf *, size_t *);
 int64_t	 now_us(void);		/* CLOCK_REALTIME, microseconds */
 int64_t	 mono_us(void);		/* CLOCK_MONOTONIC, microseconds */
 size_t	 strlcpy_tv(char *, const char *, size_t);
+/* Byte strings in memcmp order, a prefix before what extends it: -1, 0, 1. */
+int	 bytecmp(const void *, size_t, const void *, size_t);
 int	 parse_duration(const char *, int64_t *);	/* "30s" → µs */
 int	 parse_size(const char *, uint64_t *);		/* "1M" → bytes */
 int	 parse_i64(const char *, int64_t, int64_t, int64_t *);

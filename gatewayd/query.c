@@ -155,16 +155,6 @@ exec_mark(struct gateway *gw, struct exec *ex)
 	TAILQ_INSERT_TAIL(&gw->dirtyq, ex, dirty_entry);
 }
 
-static int
-bytecmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-	int	 c = memcmp(a, b, alen < blen ? alen : blen);
-
-	if (c != 0)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
 void
 query_invalidate_key(struct gateway *gw, int64_t index_id, const void *key,
     size_t keylen)
