@@ -195,6 +195,7 @@ struct gateway {
 	char			*listen_port;
 	struct event_base	*base;
 	struct listen_sock	*listener;
+	struct ws_pool		 ws_pool;	/* wslay contexts at rest */
 	struct http_policy	 policy;
 	struct store		*st;		/* NULL until the db exists */
 	struct event		*db_wait_ev;

@@ -70,6 +70,7 @@ gateway_free(struct gateway *gw)
 	listener_stop(gw);
 	while (!TAILQ_EMPTY(&gw->sessions))
 		session_free(TAILQ_FIRST(&gw->sessions));
+	ws_pool_clear(&gw->ws_pool);
 	htab_free(&gw->session_tab);
 	action_free(gw);
 	static_close(gw);

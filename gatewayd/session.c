@@ -66,6 +66,7 @@ session_new(struct gateway *gw, struct bufferevent *bev, int token_ok)
 	lim.max_message_bytes = gw->conf.max_message_bytes;
 	lim.ping_interval_us = gw->conf.ping_interval_us;
 	lim.idle_timeout_us = gw->conf.idle_timeout_us;
+	lim.pool = &gw->ws_pool;
 	if ((s->ws = ws_new(gw->base, bev, &lim, &cb, s)) == NULL) {
 		free(s);
 		return NULL;

@@ -54,8 +54,10 @@
  * open and at rest: the guard is at a frame boundary outside a fragmented
  * message (so wslay has parsed every byte it was given and holds no part
  * of a message), and nothing is queued or half sent.  A context in that
- * state is the same as a new one, so nothing is lost.  Closing keeps it
- * to the end.  A text message that fits whole under WS_HIGH_WATER, when
+ * state is the same as a new one, so nothing is lost, and it goes to a
+ * small pool (struct ws_pool) for the next connection that needs one:
+ * making a context costs more than most messages.  Closing keeps it to
+ * the end.  A text message that fits whole under WS_HIGH_WATER, when
  * wslay holds nothing that must go first, is written as one frame
  * straight to the output (ws_send_direct): sending needs no context and
  * no copy in wslay's queue, which keeps a copy of every message it
@@ -96,6 +98,8 @@ struct ws_conn {
 	struct bufferevent	*bev;		/* the socket; owned */
 	wslay_event_context_ptr	 wslay;		/* the framing; owned; NULL
 						   while at rest */
+	struct ws_slot		*slot;		/* wslay's, with its user data */
+	struct ws_pool		*pool;		/* where it goes at rest */
 	uint64_t		 max_msg;	/* wslay's message limit */
 	struct event		*tick;		/* ping, idle, close deadline */
 	struct event		*done;		/* deferred on_closed */
@@ -125,7 +129,18 @@ struct ws_conn {
 						   data message */
 };
 
+/*
+ * A wslay context and what its callbacks are given: the connection it
+ * serves now, so that a context can pass from one connection to another.
+ */
+struct ws_slot {
+	struct ws_conn		*c;		/* NULL while pooled */
+	wslay_event_context_ptr	 w;
+	struct ws_slot		*next;		/* in the pool */
+};
+
 static void	ws_finish(struct ws_conn *);
+static void	ws_slot_free(struct ws_slot *);
 static wslay_event_context_ptr ws_wslay(struct ws_conn *);
 
 static int64_t
@@ -338,7 +353,7 @@ static ssize_t
 ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     int flags, void *arg)
 {
-	struct ws_conn	*c = arg;
+	struct ws_conn	*c = ((struct ws_slot *)arg)->c;
 	struct evbuffer	*in = bufferevent_get_input(c->bev);
 	ev_ssize_t	 n;
 	size_t		 ok;
@@ -361,7 +376,7 @@ static ssize_t
 ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
     int flags, void *arg)
 {
-	struct ws_conn	*c = arg;
+	struct ws_conn	*c = ((struct ws_slot *)arg)->c;
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	size_t		 have = evbuffer_get_length(out);
 
@@ -383,7 +398,7 @@ static void
 ws_msg_cb(wslay_event_context_ptr ctx,
     const struct wslay_event_on_msg_recv_arg *m, void *arg)
 {
-	struct ws_conn	*c = arg;
+	struct ws_conn	*c = ((struct ws_slot *)arg)->c;
 
 	(void)ctx;
 	if (c->dead || c->state == WS_DONE)
@@ -514,8 +529,8 @@ ws_destroy(struct ws_conn *c)
 		event_free(c->tick);
 	if (c->done != NULL)
 		event_free(c->done);
-	if (c->wslay != NULL)
-		wslay_event_context_free(c->wslay);
+	if (c->slot != NULL)
+		ws_slot_free(c->slot);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -530,15 +545,48 @@ ws_wslay(struct ws_conn *c)
 	struct wslay_event_callbacks	 wcb = {
 		ws_recv_cb, ws_send_cb, NULL, NULL, NULL, NULL, ws_msg_cb
 	};
-	wslay_event_context_ptr		 w;
+	struct ws_slot			*slot;
 
 	if (c->wslay != NULL)
 		return c->wslay;
-	if (wslay_event_context_server_init(&w, &wcb, c) != 0)
-		return NULL;
-	wslay_event_config_set_max_recv_msg_length(w, c->max_msg);
-	c->wslay = w;
-	return w;
+	if (c->pool != NULL && (slot = c->pool->free) != NULL) {
+		c->pool->free = slot->next;
+		c->pool->n--;
+		c->pool->reused++;
+	} else {
+		if ((slot = calloc(1, sizeof(*slot))) == NULL)
+			return NULL;
+		if (wslay_event_context_server_init(&slot->w, &wcb,
+		    slot) != 0) {
+			free(slot);
+			return NULL;
+		}
+	}
+	slot->c = c;
+	slot->next = NULL;
+	wslay_event_config_set_max_recv_msg_length(slot->w, c->max_msg);
+	c->slot = slot;
+	c->wslay = slot->w;
+	return c->wslay;
+}
+
+static void
+ws_slot_free(struct ws_slot *slot)
+{
+	wslay_event_context_free(slot->w);
+	free(slot);
+}
+
+void
+ws_pool_clear(struct ws_pool *pool)
+{
+	struct ws_slot	*slot;
+
+	while ((slot = pool->free) != NULL) {
+		pool->free = slot->next;
+		ws_slot_free(slot);
+	}
+	pool->n = 0;
 }
 
 /*
@@ -554,7 +602,18 @@ ws_rest(struct ws_conn *c)
 	    wslay_event_get_queued_msg_count(c->wslay) > 0 ||
 	    wslay_event_want_write(c->wslay))
 		return;
-	wslay_event_context_free(c->wslay);
+	/*
+	 * At rest, a context is as it would be on this connection's next
+	 * message: another connection may take it as it is.
+	 */
+	c->slot->c = NULL;
+	if (c->pool != NULL && c->pool->n < WS_POOL_MAX) {
+		c->slot->next = c->pool->free;
+		c->pool->free = c->slot;
+		c->pool->n++;
+	} else
+		ws_slot_free(c->slot);
+	c->slot = NULL;
 	c->wslay = NULL;
 }
 
@@ -722,6 +781,7 @@ ws_new(struct event_base *base, struct bufferevent *bev,
 	c->state = WS_OPEN;
 	c->max_msg = lim->max_message_bytes > 0 ? lim->max_message_bytes :
 	    WS_DEFAULT_MAX_MESSAGE;
+	c->pool = lim->pool;
 	if ((c->tick = event_new(base, -1, 0, ws_tickcb, c)) == NULL ||
 	    (c->done = event_new(base, -1, 0, ws_donecb, c)) == NULL)
 		goto fail;

@@ -114,12 +114,16 @@ on_drain(void *arg)
 
 static const struct ws_callbacks callbacks = { on_text, on_closed, on_drain };
 
+/* Shared by every connection: contexts pass from one to the next. */
+static struct ws_pool	 pool;
+
 static void
 limits(struct ws_limits *lim)
 {
 	memset(lim, 0, sizeof(*lim));
 	lim->max_message_bytes = MAX_MSG;
 	lim->close_timeout_us = 5000 * MS;
+	lim->pool = &pool;
 }
 
 static void
@@ -985,6 +989,11 @@ main(void)
 	test_close();
 	test_timers();
 	test_free_in_text();
+	check(pool.reused > 0 && pool.n <= WS_POOL_MAX,
+	    "connections at rest returned wslay contexts to the pool, and "
+	    "they were taken again", "pool");
+	ws_pool_clear(&pool);
+	check(pool.n == 0 && pool.free == NULL, "the pool is cleared", "pool");
 	printf("%ld checks, %d failed\n", nchecks, nfail);
 	return nfail == 0 ? 0 : 1;
 }
