@@ -4,7 +4,8 @@
 set -eu
 pkgs="build-essential meson ninja-build pkg-config clang libclang-rt-dev
 libsqlite3-dev libevent-dev libmsgpack-dev libcjson-dev libwslay-dev libzip-dev
-libssl-dev python3 python3-websockets sqlite3 mandoc valgrind chromium nodejs"
+libssl-dev python3 python3-websockets sqlite3 mandoc valgrind chromium nodejs
+node-typescript"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
