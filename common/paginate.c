@@ -207,7 +207,7 @@ paginate_run(struct store *st, const cJSON *args, int64_t read_ts,
 	struct cursor			 start, endc, cc;
 	const struct store_table	*t;
 	const struct store_index	*ix = NULL;
-	const cJSON			*index, *order, *ni;
+	const cJSON			*ni;
 	const char			*name, *index_name;
 	struct piv			 page, tail;
 	struct buf			 docs, last;
@@ -219,26 +219,8 @@ paginate_run(struct store *st, const cJSON *args, int64_t read_ts,
 	if (udf_check_members(args, allowed, err) == -1 ||
 	    (name = udf_arg_table(args, err)) == NULL)
 		return -1;
-	index = json_get(args, "index");
-	index_name = STORE_INDEX_BY_CREATION;
-	if (index != NULL) {
-		if (!cJSON_IsString(index) ||
-		    !store_valid_name(index->valuestring))
-			return tv_seterr(err, TV_VALIDATION,
-			    "index must be an index name");
-		index_name = index->valuestring;
-	}
-	if ((order = json_get(args, "order")) != NULL) {
-		if (cJSON_IsString(order) &&
-		    strcmp(order->valuestring, "asc") == 0)
-			desc = 0;
-		else if (cJSON_IsString(order) &&
-		    strcmp(order->valuestring, "desc") == 0)
-			desc = 1;
-		else
-			return tv_seterr(err, TV_VALIDATION,
-			    "order must be \"asc\" or \"desc\"");
-	}
+	if (udf_arg_index_order(args, &index_name, &desc, err) == -1)
+		return -1;
 	ni = json_get(args, "numItems");
 	if (ni == NULL || !json_get_int(ni, 1, max_rows, &num))
 		return tv_seterr(err, TV_VALIDATION, "numItems must be an "

@@ -100,6 +100,35 @@ udf_arg_table(const cJSON *args, struct tv_error *err)
 }
 
 int
+udf_arg_index_order(const cJSON *args, const char **index_name, int *desc,
+    struct tv_error *err)
+{
+	const cJSON	*index, *order;
+
+	*index_name = STORE_INDEX_BY_CREATION;
+	*desc = 0;
+	if ((index = json_get(args, "index")) != NULL) {
+		if (!cJSON_IsString(index) ||
+		    !store_valid_name(index->valuestring))
+			return tv_seterr(err, TV_VALIDATION,
+			    "index must be an index name");
+		*index_name = index->valuestring;
+	}
+	if ((order = json_get(args, "order")) != NULL) {
+		if (cJSON_IsString(order) &&
+		    strcmp(order->valuestring, "asc") == 0)
+			*desc = 0;
+		else if (cJSON_IsString(order) &&
+		    strcmp(order->valuestring, "desc") == 0)
+			*desc = 1;
+		else
+			return tv_seterr(err, TV_VALIDATION,
+			    "order must be \"asc\" or \"desc\"");
+	}
+	return 0;
+}
+
+int
 udf_collect_doc(void *arg, const char *id, const char *json, size_t len)
 {
 	struct udf_collect	*c = arg;
@@ -263,7 +292,7 @@ run_query(struct store *st, const cJSON *args, int64_t read_ts,
 	    "order", "limit", NULL };
 	const struct store_table	*t;
 	const struct store_index	*ix;
-	const cJSON			*index, *order, *limit;
+	const cJSON			*limit;
 	const char			*name, *index_name;
 	struct scan_range		 r;
 	struct buf			 lo, hi;
@@ -274,26 +303,8 @@ run_query(struct store *st, const cJSON *args, int64_t read_ts,
 	if (udf_check_members(args, allowed, err) == -1 ||
 	    (name = udf_arg_table(args, err)) == NULL)
 		return -1;
-	index = json_get(args, "index");
-	index_name = STORE_INDEX_BY_CREATION;
-	if (index != NULL) {
-		if (!cJSON_IsString(index) ||
-		    !store_valid_name(index->valuestring))
-			return tv_seterr(err, TV_VALIDATION,
-			    "index must be an index name");
-		index_name = index->valuestring;
-	}
-	if ((order = json_get(args, "order")) != NULL) {
-		if (cJSON_IsString(order) &&
-		    strcmp(order->valuestring, "asc") == 0)
-			desc = 0;
-		else if (cJSON_IsString(order) &&
-		    strcmp(order->valuestring, "desc") == 0)
-			desc = 1;
-		else
-			return tv_seterr(err, TV_VALIDATION,
-			    "order must be \"asc\" or \"desc\"");
-	}
+	if (udf_arg_index_order(args, &index_name, &desc, err) == -1)
+		return -1;
 	if ((limit = json_get(args, "limit")) != NULL &&
 	    !json_get_int(limit, 1, max_rows, &lim))
 		return tv_seterr(err, TV_VALIDATION, "limit must be an "

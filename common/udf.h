@@ -60,6 +60,13 @@ int		 udf_run_query(struct store *, const char *udf_path,
 int		 udf_check_members(const cJSON *args,
 		    const char *const *allowed, struct tv_error *err);
 const char	*udf_arg_table(const cJSON *args, struct tv_error *err);
+/*
+ * The "index" (by_creation_time when absent) and "order" ("asc" when
+ * absent; *desc set for "desc") arguments of db/query and db/paginate:
+ * 0, or -1 with err (ValidationError).
+ */
+int		 udf_arg_index_order(const cJSON *args,
+		    const char **index_name, int *desc, struct tv_error *err);
 
 /*
  * The key interval [lo, hi) of index ix that a range (DESIGN §3: eq on a
