@@ -27,6 +27,7 @@
 #include "json.h"
 #include "log.h"
 #include "proto/ipc.h"
+#include "sendnow.h"
 
 static void	up_read(struct bufferevent *, void *);
 static void	up_event(struct bufferevent *, short, void *);
@@ -54,8 +55,9 @@ static void
 up_send(struct gateway *gw, struct ipc_msg *m)
 {
 	const struct buf	*f = ipc_msg_finish(m);
+	struct send_part	 part = { f->data, f->len };
 
-	bufferevent_write(gw->up.bev, f->data, f->len);
+	send_now(gw->up.bev, &part, 1);
 	ipc_msg_free(m);
 }
 

@@ -76,6 +76,7 @@
 #include <event2/event.h>
 #include <wslay/wslay.h>
 
+#include "sendnow.h"
 #include "util.h"
 #include "ws.h"
 
@@ -809,9 +810,10 @@ ws_new(struct event_base *base, struct bufferevent *bev,
 }
 
 /*
- * Write a text message as one frame straight to the output, when wslay
- * holds nothing that must go first and the whole frame fits under
- * WS_HIGH_WATER: no context, no copy in wslay's queue.  1 when written,
+ * Write a text message as one frame straight to the socket (what it does
+ * not take to the output), when wslay holds nothing that must go first
+ * and the whole frame fits under WS_HIGH_WATER: no context, no copy in
+ * wslay's queue, and on an idle connection no loop turn.  1 when written,
  * 0 when wslay must queue it, -1 when the output could not take it (the
  * connection is then dropped: half a frame may be in it).
  */
@@ -819,6 +821,7 @@ static int
 ws_send_direct(struct ws_conn *c, const char *msg, size_t len)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct send_part	 part[2];
 	uint8_t		 hdr[WS_HDR_LEN];
 	size_t		 hlen, i;
 
@@ -843,8 +846,11 @@ ws_send_direct(struct ws_conn *c, const char *msg, size_t len)
 			hdr[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
 		hlen = 10;
 	}
-	if (evbuffer_add(out, hdr, hlen) == -1 ||
-	    evbuffer_add(out, msg, len) == -1) {
+	part[0].data = hdr;
+	part[0].len = hlen;
+	part[1].data = msg;
+	part[1].len = len;
+	if (send_now(c->bev, part, 2) == -1) {
 		ws_abort(c, WSLAY_CODE_INTERNAL_SERVER_ERROR);
 		return -1;
 	}
@@ -892,10 +898,21 @@ ws_close(struct ws_conn *c, uint16_t code, const char *reason)
 void
 ws_abort(struct ws_conn *c, uint16_t code)
 {
+	struct linger	 reset = { 1, 0 };
 	struct evbuffer	*out;
+	int		 fd;
 
 	if (c->dead || c->state == WS_DONE)
 		return;
+	/*
+	 * What the peer has not read is thrown away, the part the socket
+	 * already took too: closed, the socket sends a reset instead of
+	 * keeping up to its send buffer (megabytes) for a reader that may
+	 * never read it.
+	 */
+	if ((fd = bufferevent_getfd(c->bev)) != -1)
+		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset,
+		    sizeof(reset));
 	c->code = code != 0 ? code : WSLAY_CODE_ABNORMAL_CLOSURE;
 	ws_finish(c);
 	out = bufferevent_get_output(c->bev);

@@ -120,14 +120,19 @@ async def main(st):
         await w.mutate("db/insert", {"table": "huge", "doc": {"i": i, "blob": "y" * 40000}})
     # Gateways with small limits: over the hard limit a client is dropped
     # at once; over the soft limit for longer than the grace, it is closed.
-    for what, conf in (("hard", "output_soft_limit 64K\noutput_hard_limit 128K\nchunk_bytes 32K\n"),
+    for what, conf in (("hard", "output_soft_limit 64K\noutput_hard_limit 128K\n"
+                                "output_soft_grace 60s\nchunk_bytes 32K\n"),
                        ("soft", "output_soft_limit 64K\noutput_hard_limit 8M\n"
                                 "output_soft_grace 1s\nchunk_bytes 32K\n")):
         path = os.path.join(st.dir, what + ".conf")
         with open(path, "w") as f:
             f.write(conf)
         g = st.start_gateway(extra=["-f", path])
-        table = "big" if what == "hard" else "huge"
+        # The gateway writes to the socket before it holds anything
+        # itself, and a socket's send buffer takes up to 4 MB here
+        # (tcp_wmem): over the hard limit means a transition larger than
+        # that, both tables at once (4.4 MB).
+        tables = ["huge", "big"] if what == "hard" else ["huge"]
         before = (st.health(g.port) or {}).get("slowCloses", 0)
         greedy = RawWs(g.port)
         greedy.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -135,8 +140,9 @@ async def main(st):
                                      "params": {"sessionId": "greedy"}}))
         greedy.send_text(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tinyvex/modifyQuerySet",
                                      "params": {"baseVersion": 0, "newVersion": 1, "modifications": [
-                                         {"type": "Add", "queryId": 1, "udfPath": "db/query",
-                                          "args": {"table": table}}]}}))
+                                         {"type": "Add", "queryId": 1 + i, "udfPath": "db/query",
+                                          "args": {"table": table}}
+                                         for i, table in enumerate(tables)]}}))
         ok = await good.wait(lambda: (st.health(g.port) or {}).get("slowCloses", 0) > before, 15)
         check(ok, "%s limit: the client that does not read was dropped" % what)
         ok = await good.wait(lambda: (st.health(g.port) or {}).get("connections") == 0, 15)
