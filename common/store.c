@@ -406,6 +406,16 @@ store_open(const char *path, enum store_mode mode,
 		/* Room for the hot pages of the log, current state and indexes. */
 		if (store_exec(st, "PRAGMA cache_size = -65536") == -1)
 			goto sqlfail;
+		/*
+		 * Each mutation of a group commit runs in a savepoint, which
+		 * copies every page it changes that the group changed before
+		 * into a sub-journal.  SQLite spills that journal to a
+		 * temporary file past 64 KiB and keeps writing the file for
+		 * the rest of the transaction: a pwrite for every page of
+		 * every later mutation.  In memory it costs a copy.
+		 */
+		if (store_exec(st, "PRAGMA temp_store = MEMORY") == -1)
+			goto sqlfail;
 		/* Checkpoints are run by writerd on its own schedule. */
 		sqlite3_wal_autocheckpoint(st->db, 0);
 		if (create_schema(st, err, errlen) == -1)
