@@ -124,19 +124,13 @@ async def main(st):
     slow.s.settimeout(10)
     version = {"querySet": 0, "identity": 0, "ts": 0}
     chained, value, seen = True, None, []
-    errors, chunks = [], []
+    errors = []
     deadline = time.time() + 30
     while time.time() < deadline:
-        m = await loop.run_in_executor(None, slow.read_text)
+        m = await loop.run_in_executor(None, slow.read_message)
         if m is None:
             errors.append("closed")
             break
-        if m.get("method") == "tinyvex/transitionChunk":
-            chunks.append(m["params"]["chunk"])
-            if len(chunks) < m["params"]["totalParts"]:
-                continue
-            m = {"method": "tinyvex/transition", "params": json.loads("".join(chunks))}
-            chunks = []
         if m.get("method") != "tinyvex/transition":
             continue
         p = m["params"]
@@ -174,15 +168,9 @@ async def main(st):
         await w.mutate("db/patch", {"table": "big", "id": big[0], "set": {"text": text}})
     final = await w.call("tinyvex/query", {"udfPath": "db/query", "args": bq})
     while value != final["value"] and time.time() < deadline:
-        m = await loop.run_in_executor(None, slow.read_text)
+        m = await loop.run_in_executor(None, slow.read_message)
         if m is None:
             break
-        if m.get("method") == "tinyvex/transitionChunk":
-            chunks.append(m["params"]["chunk"])
-            if len(chunks) < m["params"]["totalParts"]:
-                continue
-            m = {"method": "tinyvex/transition", "params": json.loads("".join(chunks))}
-            chunks = []
         if m.get("method") == "tinyvex/transition" and mod_of(m["params"], 1):
             mod = mod_of(m["params"], 1)
             kinds.append(mod["type"])

@@ -87,20 +87,13 @@ async def main(st):
     chained = True
     value = None
     ntrans = 0
-    chunks = []
     deadline = time.time() + 20
     final = await w.call("tinyvex/query", {"udfPath": "db/query", "args": {"table": "big"}})
     while time.time() < deadline:
-        m = await loop.run_in_executor(None, slow.read_text)
+        m = await loop.run_in_executor(None, slow.read_message)
         if m is None:
             print("slow reader: closed", getattr(slow, "last_close", None), st.health())
             break
-        if m.get("method") == "tinyvex/transitionChunk":
-            chunks.append(m["params"]["chunk"])
-            if len(chunks) < m["params"]["totalParts"]:
-                continue
-            m = {"method": "tinyvex/transition", "params": json.loads("".join(chunks))}
-            chunks = []
         if m.get("method") == "tinyvex/transition":
             p = m["params"]
             chained = chained and p["startVersion"] == version

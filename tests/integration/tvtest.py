@@ -575,6 +575,19 @@ class RawWs:
             if op == 1:
                 return json.loads(payload)
 
+    def read_message(self):
+        """The next text message with tinyvex/transitionChunk parts joined
+        into the tinyvex/transition they carry, or None at close."""
+        parts = []
+        while True:
+            m = self.read_text()
+            if m is None or m.get("method") != "tinyvex/transitionChunk":
+                return m
+            parts.append(m["params"]["chunk"])
+            if len(parts) == m["params"]["totalParts"]:
+                return {"method": "tinyvex/transition",
+                        "params": json.loads("".join(parts))}
+
     def close_code(self, deadline=None):
         """Read until the close frame; its status code (1006 if none, None
         if still open after deadline seconds)."""
