@@ -375,6 +375,8 @@ store_open(const char *path, enum store_mode mode,
 	 * its first use in the process; later calls change nothing.
 	 */
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL,
+	    STORE_SUBJOURNAL_BYTES);
 	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
 		seterr(err, errlen, "%s: %s", path,
 		    st->db != NULL ? sqlite3_errmsg(st->db) : "out of memory");
@@ -408,14 +410,16 @@ store_open(const char *path, enum store_mode mode,
 			goto sqlfail;
 		/*
 		 * Each mutation of a group commit runs in a savepoint, which
-		 * copies every page it changes that the group changed before
-		 * into a sub-journal.  SQLite spills that journal to a
-		 * temporary file past 64 KiB and keeps writing the file for
-		 * the rest of the transaction: a pwrite for every page of
-		 * every later mutation.  In memory it costs a copy.
+		 * copies every page it changes that existed before it into a
+		 * sub-journal.  SQLite keeps that journal in memory up to
+		 * STORE_SUBJOURNAL_BYTES (SQLITE_CONFIG_STMTJRNL_SPILL
+		 * above) as one allocation, and frees it at RELEASE.  With
+		 * temp_store = MEMORY it would cut it into 1 KiB chunks
+		 * instead: five allocations per page, each freed again at
+		 * every RELEASE.  Other temporary data (sorts, RETURNING)
+		 * stays in the page cache and spills to a file only when
+		 * it outgrows it.
 		 */
-		if (store_exec(st, "PRAGMA temp_store = MEMORY") == -1)
-			goto sqlfail;
 		/* Checkpoints are run by writerd on its own schedule. */
 		sqlite3_wal_autocheckpoint(st->db, 0);
 		if (create_schema(st, err, errlen) == -1)

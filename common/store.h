@@ -44,6 +44,14 @@
 #define STORE_MAX_INDEXES	64	/* per table, built-ins included */
 #define STORE_ID_LEN		26	/* document id: base32 of 128 bits */
 #define STORE_BUSY_TIMEOUT_MS	5000
+/*
+ * How much of a savepoint's sub-journal (the pages a mutation changes that
+ * existed before it, 4 KiB each) SQLite keeps in memory, in one allocation,
+ * before it moves the journal to a temporary file for the rest of the
+ * transaction.  4 MiB holds about 1,000 pages; a single insert changes
+ * about 9 that existed before it.
+ */
+#define STORE_SUBJOURNAL_BYTES	(4 * 1024 * 1024)
 
 #define STORE_INDEX_BY_ID	"by_id"
 #define STORE_INDEX_BY_CREATION	"by_creation_time"
