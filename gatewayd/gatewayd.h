@@ -31,6 +31,7 @@
 #define GW_RECONNECT_MAX_US	(2 * 1000000)
 #define GW_DB_WAIT_US		(200 * 1000)	/* poll for the database */
 #define GW_MAX_BATCH		1000	/* requests in one JSON-RPC batch */
+#define GW_SCRATCH_KEEP		(64 * 1024) /* scratch kept between uses */
 
 /* Protocol features a connection asked for and was granted (connect). */
 #define GW_FEAT_DIFF		0x1	/* "diff": QueryDiff */
@@ -224,6 +225,7 @@ struct gateway {
 	int			 in_refresh;
 	int64_t			 last_stats_us;
 	struct gw_stats		 stats;
+	struct buf		 scratch;	/* session.c: frames built here */
 	int			 sandbox_pending; /* no state directory yet */
 	struct actions		*act;		/* action.c */
 	int			 static_fd;	/* static_dir (O_PATH), or -1 */

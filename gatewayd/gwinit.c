@@ -88,6 +88,7 @@ gateway_free(struct gateway *gw)
 		event_base_free(gw->base);
 	config_free(&gw->conf);
 	query_shutdown(gw);
+	buf_free(&gw->scratch);
 	free(gw->listen_host);
 	free(gw->listen_port);
 	free(gw->dbpath);

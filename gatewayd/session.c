@@ -179,42 +179,62 @@ session_send(struct session *s, const char *text, size_t len)
 }
 
 /*
- * Send a transition's params text, as one tinyvex/transition frame or, over
- * chunkBytes, as tinyvex/transitionChunk parts cut on UTF-8 boundaries so
- * that no frame exceeds chunkBytes.
+ * The gateway's scratch buffer, empty, for building one frame: taken, so
+ * that a flush reached from inside another finds it gone and starts its
+ * own.  Building in it allocates nothing once it has grown to the usual
+ * frame size.
  */
 static void
-send_transition(struct session *s, const struct buf *params)
+scratch_take(struct gateway *gw, struct buf *b)
 {
-	static const char	 pre[] =
-	    "{\"jsonrpc\":\"2.0\",\"method\":\"tinyvex/transition\",\"params\":";
-	struct buf		 f, esc;
+	*b = gw->scratch;
+	buf_init(&gw->scratch);
+	buf_reset(b);
+}
+
+/* Give b back, or free it when one is back already or it grew large. */
+static void
+scratch_give(struct gateway *gw, struct buf *b)
+{
+	if (gw->scratch.data == NULL && b->cap <= GW_SCRATCH_KEEP) {
+		gw->scratch = *b;
+		buf_init(b);
+	} else
+		buf_free(b);
+}
+
+/*
+ * Send a transition: f holds the tinyvex/transition frame, whose params
+ * text starts at off0 and ends before the closing brace.  Over chunkBytes
+ * the params go as tinyvex/transitionChunk parts cut on UTF-8 boundaries
+ * so that no frame exceeds chunkBytes.
+ */
+static void
+send_transition(struct session *s, const struct buf *f, size_t off0)
+{
+	struct buf		 c, esc;
+	const char		*params = f->data + off0;
+	size_t			 plen = f->len - off0 - 1;
 	size_t			 budget, off, n, cuts_cap = 0, ncuts = 0, i;
 	size_t			*cuts = NULL;
 	char			 tid[48];
 
-	buf_init(&f);
-	if (sizeof(pre) - 1 + params->len + 1 <= s->gw->conf.chunk_bytes) {
-		buf_add(&f, pre, sizeof(pre) - 1);
-		buf_add(&f, params->data, params->len);
-		buf_addc(&f, '}');
-		session_send(s, f.data, f.len);
-		buf_free(&f);
+	if (f->len <= s->gw->conf.chunk_bytes) {
+		session_send(s, f->data, f->len);
 		return;
 	}
 	/* Cut points: each part's escaped form must fit the budget. */
 	budget = s->gw->conf.chunk_bytes - CHUNK_OVERHEAD;
 	buf_init(&esc);
-	for (off = 0; off < params->len; off += n) {
-		size_t	 lo = 1, hi = params->len - off, best = 0, mid;
+	for (off = 0; off < plen; off += n) {
+		size_t	 lo = 1, hi = plen - off, best = 0, mid;
 
 		/* The largest prefix whose escaped length fits. */
 		while (lo <= hi) {
 			mid = lo + (hi - lo) / 2;
-			n = utf8_cut(params->data + off, params->len - off,
-			    mid);
+			n = utf8_cut(params + off, plen - off, mid);
 			buf_reset(&esc);
-			json_print_string(&esc, params->data + off, n);
+			json_print_string(&esc, params + off, n);
 			if (n > 0 && esc.len <= budget) {
 				best = n;
 				lo = mid + 1;
@@ -222,9 +242,8 @@ send_transition(struct session *s, const struct buf *params)
 				hi = mid - 1;
 		}
 		if (best == 0)
-			best = utf8_cut(params->data + off,
-			    params->len - off, 4) > 0 ? utf8_cut(params->data +
-			    off, params->len - off, 4) : 1;
+			best = utf8_cut(params + off, plen - off, 4) > 0 ?
+			    utf8_cut(params + off, plen - off, 4) : 1;
 		n = best;
 		if (ncuts == cuts_cap) {
 			cuts_cap = cuts_cap == 0 ? 8 : cuts_cap * 2;
@@ -234,23 +253,24 @@ send_transition(struct session *s, const struct buf *params)
 	}
 	snprintf(tid, sizeof(tid), "%" PRIu64 "-%" PRIu64, s->id,
 	    ++s->transition_seq);
+	buf_init(&c);
 	for (off = 0, i = 0; i < ncuts; off += cuts[i], i++) {
-		buf_reset(&f);
-		buf_adds(&f, "{\"jsonrpc\":\"2.0\",\"method\":"
+		buf_reset(&c);
+		buf_adds(&c, "{\"jsonrpc\":\"2.0\",\"method\":"
 		    "\"tinyvex/transitionChunk\",\"params\":{\"transitionId\":\"");
-		buf_adds(&f, tid);
-		buf_adds(&f, "\",\"partNumber\":");
-		buf_add_u64(&f, i);
-		buf_adds(&f, ",\"totalParts\":");
-		buf_add_u64(&f, ncuts);
-		buf_adds(&f, ",\"chunk\":");
-		json_print_string(&f, params->data + off, cuts[i]);
-		buf_adds(&f, "}}");
-		session_send(s, f.data, f.len);
+		buf_adds(&c, tid);
+		buf_adds(&c, "\",\"partNumber\":");
+		buf_add_u64(&c, i);
+		buf_adds(&c, ",\"totalParts\":");
+		buf_add_u64(&c, ncuts);
+		buf_adds(&c, ",\"chunk\":");
+		json_print_string(&c, params + off, cuts[i]);
+		buf_adds(&c, "}}");
+		session_send(s, c.data, c.len);
 	}
 	free(cuts);
 	buf_free(&esc);
-	buf_free(&f);
+	buf_free(&c);
 }
 
 static void
@@ -299,6 +319,8 @@ void
 session_flush(struct session *s)
 {
 	struct gateway	*gw = s->gw;
+	static const char pre[] =
+	    "{\"jsonrpc\":\"2.0\",\"method\":\"tinyvex/transition\",\"params\":";
 	struct held	*h, *tmp;
 	struct buf	 p;
 	struct sub	*sub;
@@ -326,7 +348,8 @@ session_flush(struct session *s)
 		    h->need_ts <= gw->ts)
 			need_answer = 1;
 	if ((need || need_answer) && (s->connected || s->nsubs > 0)) {
-		buf_init(&p);
+		scratch_take(gw, &p);
+		buf_add(&p, pre, sizeof(pre) - 1);
 		buf_adds(&p, "{\"startVersion\":");
 		add_version(&p, s->sent_qs, s->sent_ts);
 		buf_adds(&p, ",\"endVersion\":");
@@ -360,12 +383,12 @@ session_flush(struct session *s)
 		}
 		buf_adds(&p, "],\"serverTs\":");
 		buf_add_i64(&p, now_us());
-		buf_addc(&p, '}');
+		buf_add(&p, "}}", 2);
 		s->sent_qs = s->qs_version;
 		if (gw->ts > s->sent_ts)
 			s->sent_ts = gw->ts;
-		send_transition(s, &p);
-		buf_free(&p);
+		send_transition(s, &p, sizeof(pre) - 1);
+		scratch_give(gw, &p);
 		s->transitions++;
 		gw->stats.transitions++;
 		if (!s->closing && ws_unsent(s->ws) > 0)
