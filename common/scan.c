@@ -70,6 +70,28 @@ readset_add(struct readset *rs, int64_t index_id, const void *lo,
 	}
 }
 
+/* 1 when a and b hold the same intervals in the same order. */
+int
+readset_equal(const struct readset *a, const struct readset *b)
+{
+	const struct readset_iv	*x, *y;
+	size_t			 i;
+
+	if (a->n != b->n || a->catalog_dep != b->catalog_dep)
+		return 0;
+	for (i = 0; i < a->n; i++) {
+		x = &a->iv[i];
+		y = &b->iv[i];
+		if (x->index_id != y->index_id ||
+		    bytecmp(x->lo, x->lolen, y->lo, y->lolen) != 0 ||
+		    (x->hi == NULL) != (y->hi == NULL) ||
+		    (x->hi != NULL &&
+		    bytecmp(x->hi, x->hilen, y->hi, y->hilen) != 0))
+			return 0;
+	}
+	return 1;
+}
+
 int
 readset_hit(const struct readset *rs, int64_t index_id, const void *key,
     size_t keylen)

@@ -45,6 +45,8 @@ void	 readset_free(struct readset *);
 void	 readset_add(struct readset *, int64_t index_id,
 	    const void *lo, size_t lolen, const void *hi, size_t hilen,
 	    int hi_unbounded);
+/* 1 when both hold the same intervals in the same order. */
+int	 readset_equal(const struct readset *, const struct readset *);
 /* 1 when key in index_id falls in one of the read set's intervals. */
 int	 readset_hit(const struct readset *, int64_t index_id,
 	    const void *key, size_t keylen);

@@ -336,10 +336,15 @@ exec_run(struct gateway *gw, struct exec *ex)
 	rc = udf_run_query(gw->st, ex->udf_path, args, SCAN_CURRENT,
 	    gw->conf.query_max_rows, &out, &rs, &err);
 	cJSON_Delete(args);
-	exec_unregister(gw, ex);
-	readset_free(&ex->rs);
-	ex->rs = rs;
-	exec_register(gw, ex);
+	/* A rerun usually reads what the last run read: index kept. */
+	if (readset_equal(&rs, &ex->rs))
+		readset_free(&rs);
+	else {
+		exec_unregister(gw, ex);
+		readset_free(&ex->rs);
+		ex->rs = rs;
+		exec_register(gw, ex);
+	}
 	if (rc == 0)
 		h = json_hash(out.data, out.len);
 	else {

@@ -2910,11 +2910,53 @@ run_random(void)
 	return 0;
 }
 
+/* readset_equal: the same intervals in the same order, nothing else. */
+static void
+test_readset_equal(void)
+{
+	struct readset	 a, b;
+
+	readset_init(&a);
+	readset_init(&b);
+	CHECK(readset_equal(&a, &b), "empty read sets differ");
+	readset_add(&a, 3, "k", 1, "k\0", 2, 0);
+	CHECK(!readset_equal(&a, &b), "a read set equals an empty one");
+	readset_add(&b, 3, "k", 1, "k\0", 2, 0);
+	CHECK(readset_equal(&a, &b), "equal read sets differ");
+	b.catalog_dep = 1;
+	CHECK(!readset_equal(&a, &b), "catalog_dep not compared");
+	b.catalog_dep = 0;
+	readset_add(&a, 3, "a", 1, NULL, 0, 1);
+	readset_add(&b, 3, "a", 1, "b", 1, 0);
+	CHECK(!readset_equal(&a, &b), "an unbounded interval equals a "
+	    "bounded one");
+	readset_free(&b);
+	readset_add(&b, 3, "k", 1, "k\0", 2, 0);
+	readset_add(&b, 4, "a", 1, NULL, 0, 1);
+	CHECK(!readset_equal(&a, &b), "index ids not compared");
+	readset_free(&b);
+	readset_add(&b, 3, "k", 1, "k", 1, 0);
+	readset_add(&b, 3, "a", 1, NULL, 0, 1);
+	CHECK(!readset_equal(&a, &b), "upper bounds not compared");
+	readset_free(&b);
+	readset_add(&b, 3, "k", 1, "k\0", 2, 0);
+	readset_add(&b, 3, "ab", 2, NULL, 0, 1);
+	CHECK(!readset_equal(&a, &b), "lower bounds not compared");
+	readset_free(&b);
+	readset_add(&b, 3, "k", 1, "k\0", 2, 0);
+	readset_add(&b, 3, "a", 1, NULL, 0, 1);
+	CHECK(readset_equal(&a, &b), "equal read sets of two intervals "
+	    "differ");
+	readset_free(&a);
+	readset_free(&b);
+}
+
 int
 main(void)
 {
 	log_init("test_store", 1, 0);
 	setup();
+	test_readset_equal();
 	if (run_random() == 0) {
 		check_snapshots(1);
 		check_current_vs_log("after the random run");
