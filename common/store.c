@@ -778,9 +778,11 @@ store_valid_id(const char *s)
 {
 	size_t	 i;
 
+	/* 0-9 and a-z without i, l, o and u. */
 	for (i = 0; i < STORE_ID_LEN; i++)
-		if (s[i] == '\0' || strchr("0123456789abcdefghjkmnpqrstvwxyz",
-		    s[i]) == NULL)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'z' && s[i] != 'i' &&
+		    s[i] != 'l' && s[i] != 'o' && s[i] != 'u')))
 			return 0;
 	return s[i] == '\0';
 }

@@ -2951,11 +2951,40 @@ test_readset_equal(void)
 	readset_free(&b);
 }
 
+/* store_valid_id: 26 characters of 0-9 and a-z without i, l, o, u. */
+static void
+test_valid_id(void)
+{
+	static const char	 bad[] = "ilouILOUA/:`{ -";
+	char			 id[STORE_ID_LEN + 2];
+	size_t			 i;
+
+	memset(id, 0, sizeof(id));
+	memcpy(id, "0123456789abcdefghjkmnpqrs", STORE_ID_LEN);
+	CHECK(store_valid_id(id), "%s is refused", id);
+	memcpy(id, "tvwxyz0000000000000000zzzz", STORE_ID_LEN);
+	CHECK(store_valid_id(id), "%s is refused", id);
+	for (i = 0; i < sizeof(bad) - 1; i++) {
+		id[7] = bad[i];
+		CHECK(!store_valid_id(id), "an id with '%c' is taken", bad[i]);
+	}
+	id[7] = '0';
+	id[STORE_ID_LEN] = '0';
+	CHECK(!store_valid_id(id), "an id of %d characters is taken",
+	    STORE_ID_LEN + 1);
+	id[STORE_ID_LEN] = '\0';
+	id[STORE_ID_LEN - 1] = '\0';
+	CHECK(!store_valid_id(id), "an id of %d characters is taken",
+	    STORE_ID_LEN - 1);
+	CHECK(!store_valid_id(""), "the empty id is taken");
+}
+
 int
 main(void)
 {
 	log_init("test_store", 1, 0);
 	setup();
+	test_valid_id();
 	test_readset_equal();
 	if (run_random() == 0) {
 		check_snapshots(1);
