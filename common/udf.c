@@ -3,6 +3,7 @@
  * range ([field, op, value] items following an index's field order) into
  * one key interval, and the scan that produces the result.
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -159,10 +160,8 @@ run_get(struct store *st, const cJSON *args, int64_t read_ts,
     struct buf *out, struct readset *rs, struct tv_error *err)
 {
 	static const char *const allowed[] = { "table", "id", NULL };
-	const struct store_table	*t;
 	const char			*name;
 	const cJSON			*id;
-	int				 rc;
 
 	if (udf_check_members(args, allowed, err) == -1 ||
 	    (name = udf_arg_table(args, err)) == NULL)
@@ -172,8 +171,20 @@ run_get(struct store *st, const cJSON *args, int64_t read_ts,
 		return tv_seterr(err, TV_VALIDATION, "id must be a string");
 	if (!store_valid_id(id->valuestring))
 		return tv_seterr(err, TV_VALIDATION, "id is not a document id");
-	t = catalog_table(st->catalog, name);
-	if ((rc = scan_get(st, t, id->valuestring, read_ts, out, rs)) == -1)
+	return udf_get(st, name, id->valuestring, read_ts, out, rs, err);
+}
+
+int
+udf_get(struct store *st, const char *table, const char *id,
+    int64_t read_ts, struct buf *out, struct readset *rs,
+    struct tv_error *err)
+{
+	int	 rc;
+
+	assert(store_valid_name(table) && store_valid_id(id));
+	rc = scan_get(st, catalog_table(st->catalog, table), id, read_ts, out,
+	    rs);
+	if (rc == -1)
 		return tv_seterr(err, TV_INTERNAL, "database read failed");
 	if (rc == 0)
 		buf_adds(out, "null");

@@ -52,6 +52,14 @@ int		 udf_run_query(struct store *, const char *udf_path,
 		    struct buf *out, struct readset *rs, struct tv_error *err);
 
 /*
+ * db/get of a valid table name and document id (store_valid_name,
+ * store_valid_id), as udf_run_query with args {"table", "id"} once
+ * those are checked.
+ */
+int		 udf_get(struct store *, const char *table, const char *id,
+		    int64_t read_ts, struct buf *out, struct readset *rs,
+		    struct tv_error *err);
+/*
  * Argument checks shared by the query and mutation functions: args is an
  * object whose members are all in the NULL-terminated allowed list (0, or
  * -1 with err); "table" is a valid table name (the name, or NULL with

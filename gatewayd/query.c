@@ -307,6 +307,51 @@ query_exec_rekey(struct gateway *gw, struct exec *ex, const cJSON *args)
 	htab_insert_key(&gw->exec_tab, &ex->hent, ex->key, ex->keylen);
 }
 
+/*
+ * The canonical key of a db/get of a valid table name and document id,
+ * which print without escapes: its args as json_print_canonical writes
+ * them, members in byte order.
+ */
+#define GET_KEY_PATH	"db/get"
+#define GET_KEY_ID	"{\"id\":\""
+#define GET_KEY_TABLE	"\",\"table\":\""
+#define GET_KEY_END	"\"}"
+
+/*
+ * 1 with the table name and the id copied out when ex is such a db/get,
+ * which then runs without parsing its args again; 0 otherwise.
+ */
+static int
+exec_get_args(const struct exec *ex, char table[STORE_NAME_MAX + 1],
+    char id[STORE_ID_LEN + 1])
+{
+	const char	*p = ex->key, *end = ex->key + ex->keylen;
+	size_t		 n;
+
+	if ((size_t)(end - p) < sizeof(GET_KEY_PATH) + sizeof(GET_KEY_ID) -
+	    1 + STORE_ID_LEN + sizeof(GET_KEY_TABLE) - 1 +
+	    sizeof(GET_KEY_END) - 1 ||
+	    memcmp(p, GET_KEY_PATH, sizeof(GET_KEY_PATH)) != 0)
+		return 0;
+	p += sizeof(GET_KEY_PATH);
+	if (memcmp(p, GET_KEY_ID, sizeof(GET_KEY_ID) - 1) != 0)
+		return 0;
+	p += sizeof(GET_KEY_ID) - 1;
+	memcpy(id, p, STORE_ID_LEN);
+	id[STORE_ID_LEN] = '\0';
+	p += STORE_ID_LEN;
+	if (memcmp(p, GET_KEY_TABLE, sizeof(GET_KEY_TABLE) - 1) != 0)
+		return 0;
+	p += sizeof(GET_KEY_TABLE) - 1;
+	n = (size_t)(end - p) - (sizeof(GET_KEY_END) - 1);
+	if (n > STORE_NAME_MAX || memcmp(p + n, GET_KEY_END,
+	    sizeof(GET_KEY_END) - 1) != 0)
+		return 0;
+	memcpy(table, p, n);
+	table[n] = '\0';
+	return store_valid_id(id) && store_valid_name(table);
+}
+
 /* Rerun one execution at the current read transaction. */
 static void
 exec_run(struct gateway *gw, struct exec *ex)
@@ -318,24 +363,29 @@ exec_run(struct gateway *gw, struct exec *ex)
 	cJSON		*args;
 	size_t		 off = strlen(ex->udf_path) + 1;
 	uint64_t	 h;
-	char		*old;
+	char		*old, table[STORE_NAME_MAX + 1], id[STORE_ID_LEN + 1];
 	size_t		 oldlen;
 	int		 rc;
 
 	readset_init(&rs);
 	buf_init(&out);
 	memset(&err, 0, sizeof(err));
-	/*
-	 * The arguments are kept only as the key's canonical text, which a
-	 * parse gives back exactly: an execution at rest holds no tree.
-	 */
-	if ((args = json_parse(ex->key + off, ex->keylen - off,
-	    JSON_MAX_DEPTH + 1, &jerr)) == NULL)
-		fatalx("%s: canonical args do not parse: %s", __func__,
-		    json_strerror(jerr));
-	rc = udf_run_query(gw->st, ex->udf_path, args, SCAN_CURRENT,
-	    gw->conf.query_max_rows, &out, &rs, &err);
-	cJSON_Delete(args);
+	if (exec_get_args(ex, table, id))
+		rc = udf_get(gw->st, table, id, SCAN_CURRENT, &out, &rs, &err);
+	else {
+		/*
+		 * The arguments are kept only as the key's canonical text,
+		 * which a parse gives back exactly: an execution at rest
+		 * holds no tree.
+		 */
+		if ((args = json_parse(ex->key + off, ex->keylen - off,
+		    JSON_MAX_DEPTH + 1, &jerr)) == NULL)
+			fatalx("%s: canonical args do not parse: %s",
+			    __func__, json_strerror(jerr));
+		rc = udf_run_query(gw->st, ex->udf_path, args, SCAN_CURRENT,
+		    gw->conf.query_max_rows, &out, &rs, &err);
+		cJSON_Delete(args);
+	}
 	/* A rerun usually reads what the last run read: index kept. */
 	if (readset_equal(&rs, &ex->rs))
 		readset_free(&rs);
