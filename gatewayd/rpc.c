@@ -20,6 +20,7 @@
 #define RPC_MAX_SESSION_ID	128	/* sessionId length */
 #define RPC_MAX_QUERY_ID	2147483647
 #define RPC_MAX_KNOWN_HASH	128	/* knownHash length */
+#define RPC_RESULT_ROOM		64	/* a mutation's answer beyond id, value */
 
 struct rpc_call {
 	struct session		*s;
@@ -676,7 +677,7 @@ rpc_mutation_done(struct gateway *gw, struct upreq *u, int64_t ts, int code,
     const char *message, const char *value, size_t valuelen)
 {
 	struct session	*s = session_find(gw, u->sid);
-	struct buf	 b, r;
+	struct buf	 b;
 	size_t		 len;
 
 	if (s != NULL)
@@ -687,14 +688,15 @@ rpc_mutation_done(struct gateway *gw, struct upreq *u, int64_t ts, int code,
 	}
 	buf_init(&b);
 	if (code == TV_OK) {
-		buf_init(&r);
-		buf_adds(&r, "{\"value\":");
-		buf_add(&r, value, valuelen);
-		buf_adds(&r, ",\"ts\":");
-		buf_add_i64(&r, ts);
-		buf_addc(&r, '}');
-		rpc_result_text(&b, u->id, r.data, r.len);
-		buf_free(&r);
+		/* The answer in one allocation: its text is held as it is. */
+		buf_reserve(&b, RPC_RESULT_ROOM + strlen(u->id) + valuelen);
+		buf_adds(&b, "{\"jsonrpc\":\"2.0\",\"id\":");
+		buf_adds(&b, u->id);
+		buf_adds(&b, ",\"result\":{\"value\":");
+		buf_add(&b, value, valuelen);
+		buf_adds(&b, ",\"ts\":");
+		buf_add_i64(&b, ts);
+		buf_adds(&b, "}}");
 	} else
 		error_text(&b, u->id, code, message, "outcome",
 		    code != TV_UNAVAILABLE ? NULL : ts < 0 ? "unknown" :

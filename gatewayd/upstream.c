@@ -293,7 +293,7 @@ handle_result(struct gateway *gw, uint32_t seq, const unsigned char *body,
 	struct hentry		*e;
 	int64_t			 ts, code;
 	const char		*msg, *value;
-	size_t			 msglen, valuelen;
+	size_t			 msglen, valuelen, n;
 	char			 m[TV_ERRMSG_MAX];
 
 	if (ipc_reader_init(&r, body, len, 4) == -1 ||
@@ -309,7 +309,10 @@ handle_result(struct gateway *gw, uint32_t seq, const unsigned char *body,
 	u = HTAB_ELEM(e, struct upreq, hent);
 	TAILQ_REMOVE(&gw->up.waiting, u, entry);
 	htab_remove(&gw->up.by_seq, &u->hent);
-	snprintf(m, sizeof(m), "%.*s", (int)msglen, msg);
+	/* The message up to its first NUL, cut to fit. */
+	n = strnlen(msg, msglen < sizeof(m) - 1 ? msglen : sizeof(m) - 1);
+	memcpy(m, msg, n);
+	m[n] = '\0';
 	rpc_mutation_done(gw, u, ts, (int)code, m, value, valuelen);
 	upreq_free(u);
 	/* The answer may need the refresh of its notice first. */
