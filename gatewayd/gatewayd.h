@@ -225,7 +225,7 @@ struct gateway {
 	int			 in_refresh;
 	int64_t			 last_stats_us;
 	struct gw_stats		 stats;
-	struct buf		 scratch;	/* session.c: frames built here */
+	struct buf		 scratch;	/* gateway_scratch_take */
 	int			 sandbox_pending; /* no state directory yet */
 	struct actions		*act;		/* action.c */
 	int			 static_fd;	/* static_dir (O_PATH), or -1 */
@@ -240,6 +240,8 @@ void	 gateway_stop(struct gateway *);
 void	 gateway_init(struct gateway *);
 int	 gateway_setup(struct gateway *, const char *dir);
 void	 gateway_free(struct gateway *);
+void	 gateway_scratch_take(struct gateway *, struct buf *);
+void	 gateway_scratch_give(struct gateway *, struct buf *);
 
 /*
  * sandbox.c: restrict the process to the state directory (Landlock).

@@ -96,3 +96,28 @@ gateway_free(struct gateway *gw)
 	free(gw->statedir);
 	memset(gw, 0, sizeof(*gw));
 }
+
+/*
+ * The gateway's scratch buffer, empty, for building one frame or message
+ * that is sent (copied) before it is given back: taken, so that a user
+ * reached from inside another finds it gone and starts its own.  Building
+ * in it allocates nothing once it has grown to the usual size.
+ */
+void
+gateway_scratch_take(struct gateway *gw, struct buf *b)
+{
+	*b = gw->scratch;
+	buf_init(&gw->scratch);
+	buf_reset(b);
+}
+
+/* Give b back, or free it when one is back already or it grew large. */
+void
+gateway_scratch_give(struct gateway *gw, struct buf *b)
+{
+	if (gw->scratch.data == NULL && b->cap <= GW_SCRATCH_KEEP) {
+		gw->scratch = *b;
+		buf_init(b);
+	} else
+		buf_free(b);
+}

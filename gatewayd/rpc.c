@@ -655,20 +655,20 @@ m_mutation(struct rpc_call *c)
 		    "on this connection");
 		return;
 	}
-	buf_init(&a);
+	gateway_scratch_take(gw, &a);
 	if (args != NULL)
 		json_print(&a, args);
 	else
 		buf_adds(&a, "{}");
 	if (a.len > gw->conf.max_args_bytes) {
-		buf_free(&a);
+		gateway_scratch_give(gw, &a);
 		reply_error(c, TV_TOO_LARGE, "args over max_args_bytes");
 		return;
 	}
 	if (upstream_mutate(gw, s, c->id, c->batch, c->slot, udf->valuestring,
 	    a.data, a.len, rid) == -1)
 		reply_error(c, TV_UNAVAILABLE, "writer link down; retry later");
-	buf_free(&a);
+	gateway_scratch_give(gw, &a);
 }
 
 /* The outcome of a mutation came back from writerd (or never will). */

@@ -179,31 +179,6 @@ session_send(struct session *s, const char *text, size_t len)
 }
 
 /*
- * The gateway's scratch buffer, empty, for building one frame: taken, so
- * that a flush reached from inside another finds it gone and starts its
- * own.  Building in it allocates nothing once it has grown to the usual
- * frame size.
- */
-static void
-scratch_take(struct gateway *gw, struct buf *b)
-{
-	*b = gw->scratch;
-	buf_init(&gw->scratch);
-	buf_reset(b);
-}
-
-/* Give b back, or free it when one is back already or it grew large. */
-static void
-scratch_give(struct gateway *gw, struct buf *b)
-{
-	if (gw->scratch.data == NULL && b->cap <= GW_SCRATCH_KEEP) {
-		gw->scratch = *b;
-		buf_init(b);
-	} else
-		buf_free(b);
-}
-
-/*
  * Send a transition: f holds the tinyvex/transition frame, whose params
  * text starts at off0 and ends before the closing brace.  Over chunkBytes
  * the params go as tinyvex/transitionChunk parts cut on UTF-8 boundaries
@@ -348,7 +323,7 @@ session_flush(struct session *s)
 		    h->need_ts <= gw->ts)
 			need_answer = 1;
 	if ((need || need_answer) && (s->connected || s->nsubs > 0)) {
-		scratch_take(gw, &p);
+		gateway_scratch_take(gw, &p);
 		buf_add(&p, pre, sizeof(pre) - 1);
 		buf_adds(&p, "{\"startVersion\":");
 		add_version(&p, s->sent_qs, s->sent_ts);
@@ -388,7 +363,7 @@ session_flush(struct session *s)
 		if (gw->ts > s->sent_ts)
 			s->sent_ts = gw->ts;
 		send_transition(s, &p, sizeof(pre) - 1);
-		scratch_give(gw, &p);
+		gateway_scratch_give(gw, &p);
 		s->transitions++;
 		gw->stats.transitions++;
 		if (!s->closing && ws_unsent(s->ws) > 0)
