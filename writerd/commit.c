@@ -145,6 +145,7 @@ commit_begin(struct writerd *wd)
 	sqlite3_busy_timeout(wd->st->db, STORE_BUSY_TIMEOUT_MS);
 	if (rc == -1)
 		return -1;
+	wctx_forget(&wd->wctx);
 	if (wd->catalog_stale) {
 		if (store_load_catalog(wd->st) == -1) {
 			store_exec(wd->st, "ROLLBACK");
@@ -156,10 +157,15 @@ commit_begin(struct writerd *wd)
 	return 0;
 }
 
-/* Record the newest ts when it moved past prev_ts, and commit.  0 or -1. */
+/*
+ * Write the table counts the commit changed, record the newest ts when it
+ * moved past prev_ts, and commit.  0 or -1.
+ */
 static int
 commit_end(struct writerd *wd, int64_t prev_ts)
 {
+	if (wctx_flush(&wd->wctx) == -1)
+		return -1;
 	if (wd->max_ts != prev_ts &&
 	    store_global_set_i64(wd->st, GLOBAL_MAX_TS, wd->max_ts) == -1)
 		return -1;
@@ -175,6 +181,7 @@ commit_undo(struct writerd *wd, int64_t prev_ts)
 {
 	if (!sqlite3_get_autocommit(wd->st->db))
 		store_exec(wd->st, "ROLLBACK");
+	wctx_forget(&wd->wctx);
 	wd->max_ts = prev_ts;
 	/* A catalog change of the group is undone; so is ours, or later. */
 	wd->catalog_stale = store_load_catalog(wd->st) == -1;
@@ -335,6 +342,7 @@ run_one(struct writerd *wd, struct mutation *m)
 			goto undo_fatal;
 		if (step_stmt(wd, wd->sp[SP_RELEASE]) == -1)
 			goto undo_fatal;
+		wctx_keep(w);
 		wctx_notice(w, wd->max_ts, wd->catalog_version, &m->notice);
 		wd->max_ts = ts;
 		wd->stats.mutations_ok++;
@@ -471,6 +479,7 @@ commit_catalog(struct writerd *wd, commit_fn fn, void *arg,
 		return 0;
 	}
 	wd->max_ts = wd->wctx.ts;
+	wctx_keep(&wd->wctx);
 	if (commit_end(wd, prev_ts) == -1) {
 		tv_seterr(err, TV_UNAVAILABLE, "commit failed: %s",
 		    sqlite3_errmsg(wd->st->db));

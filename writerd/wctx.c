@@ -19,6 +19,8 @@
 #include "udf.h"
 #include "wctx.h"
 
+static int	step_done(struct wctx *, sqlite3_stmt *, struct tv_error *);
+
 static const char *wstmt_sql[WS_COUNT] = {
 	[WS_CUR_DOC] =
 	    "SELECT c.table_id, c.ts, d.json_value"
@@ -114,6 +116,66 @@ wctx_reset(struct wctx *w, int64_t ts)
 	w->ndocs = 0;
 	w->ts = ts;
 	w->catalog_changed = 0;
+	for (i = 0; i < w->ncounts; i++)
+		w->counts[i].mut = 0;
+}
+
+/* A document of table_id came (+1) or went (-1) in the running mutation. */
+static void
+count_add(struct wctx *w, int64_t table_id, int64_t d)
+{
+	size_t	 i;
+
+	for (i = 0; i < w->ncounts; i++)
+		if (w->counts[i].table_id == table_id)
+			break;
+	if (i == w->ncounts) {
+		if (w->ncounts == w->countcap) {
+			w->countcap = w->countcap == 0 ? 4 : w->countcap * 2;
+			w->counts = xreallocarray(w->counts, w->countcap,
+			    sizeof(*w->counts));
+		}
+		memset(&w->counts[i], 0, sizeof(w->counts[i]));
+		w->counts[i].table_id = table_id;
+		w->ncounts++;
+	}
+	w->counts[i].mut += d;
+}
+
+void
+wctx_keep(struct wctx *w)
+{
+	size_t	 i;
+
+	for (i = 0; i < w->ncounts; i++) {
+		w->counts[i].kept += w->counts[i].mut;
+		w->counts[i].mut = 0;
+	}
+}
+
+void
+wctx_forget(struct wctx *w)
+{
+	w->ncounts = 0;
+}
+
+int
+wctx_flush(struct wctx *w)
+{
+	sqlite3_stmt	*s = w->stmt[WS_COUNT_ADD];
+	struct tv_error	 err;
+	size_t		 i;
+
+	for (i = 0; i < w->ncounts; i++) {
+		if (w->counts[i].kept == 0)
+			continue;
+		sqlite3_bind_int64(s, 1, w->counts[i].table_id);
+		sqlite3_bind_int64(s, 2, w->counts[i].kept);
+		if (step_done(w, s, &err) == -1)
+			return -1;
+	}
+	w->ncounts = 0;
+	return 0;
 }
 
 void
@@ -123,6 +185,7 @@ wctx_free(struct wctx *w)
 
 	wctx_reset(w, 0);
 	free(w->docs);
+	free(w->counts);
 	for (i = 0; i < WS_COUNT; i++)
 		sqlite3_finalize(w->stmt[i]);
 	buf_free(&w->key);
@@ -567,14 +630,9 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 	}
 	if (step_done(w, s, err) == -1)
 		goto fail;
-	if ((olddoc == NULL) != (newdoc == NULL)) {
-		/* A document came or went: the table's count moves. */
-		s = w->stmt[WS_COUNT_ADD];
-		sqlite3_bind_int64(s, 1, t->id);
-		sqlite3_bind_int64(s, 2, newdoc != NULL ? 1 : -1);
-		if (step_done(w, s, err) == -1)
-			goto fail;
-	}
+	/* A document came or went: the table's count moves, at commit. */
+	if ((olddoc == NULL) != (newdoc == NULL))
+		count_add(w, t->id, newdoc != NULL ? 1 : -1);
 	buf_free(&json);
 	return 0;
 fail:

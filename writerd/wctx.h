@@ -51,6 +51,13 @@ enum wstmt {
 	WS_COUNT
 };
 
+/* A change to one table's document count not yet written. */
+struct wcount {
+	int64_t		 table_id;
+	int64_t		 kept;		/* of mutations that succeeded */
+	int64_t		 mut;		/* of the running mutation */
+};
+
 struct schema;
 
 struct wctx {
@@ -63,12 +70,27 @@ struct wctx {
 	size_t			 ndocs, cap;
 	int			 catalog_changed;
 	struct buf		 key, key2;	/* scratch */
+	struct wcount		*counts;	/* per table, this transaction */
+	size_t			 ncounts, countcap;
 };
 
 int	 wctx_init(struct wctx *, struct store *, const struct config *);
 void	 wctx_free(struct wctx *);
-/* Forget the write set; start a mutation at ts. */
+/*
+ * Forget the write set and the running mutation's count changes; start a
+ * mutation at ts.
+ */
 void	 wctx_reset(struct wctx *, int64_t ts);
+
+/*
+ * Table document counts are written once per transaction: wctx_keep adds
+ * the running mutation's changes to the transaction's once it succeeded,
+ * wctx_flush writes those (before COMMIT; 0 or -1) and wctx_forget drops
+ * them (the transaction is rolled back, or a new one begins).
+ */
+void	 wctx_keep(struct wctx *);
+int	 wctx_flush(struct wctx *);
+void	 wctx_forget(struct wctx *);
 
 /*
  * Find table name; when missing and create is set, create it with its

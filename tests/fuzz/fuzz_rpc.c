@@ -102,6 +102,7 @@ write_one(struct wctx *w, int64_t *ts, const char *udf, const char *args,
 		    err.message);
 		abort();
 	}
+	wctx_keep(w);
 	cJSON_Delete(a);
 }
 
@@ -160,6 +161,7 @@ make_db(const char *path)
 	buf_printf(&args, "{\"table\":\"messages\",\"id\":%s}", ids[3]);
 	write_one(&w, &ts, "db/delete", args.data, &v);
 	need(store_global_set_i64(st, GLOBAL_MAX_TS, ts) == 0);
+	need(wctx_flush(&w) == 0);
 	need(store_exec(st, "COMMIT") == 0);
 	buf_free(&args);
 	buf_free(&v);
@@ -205,6 +207,7 @@ commit_change(void)
 	need(store_exec(wst, "BEGIN IMMEDIATE") == 0);
 	write_one(&wctx, &wts, "db/patch", args.data, &v);
 	need(store_global_set_i64(wst, GLOBAL_MAX_TS, wts) == 0);
+	need(wctx_flush(&wctx) == 0);
 	need(store_exec(wst, "COMMIT") == 0);
 	buf_free(&args);
 	buf_free(&v);

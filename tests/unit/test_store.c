@@ -262,15 +262,17 @@ count_rows(const char *table)
 
 /*
  * End the savepoint of a mutation at ts as writerd's group commit does:
- * RELEASE it, or roll back to it (and reload a catalog the mutation had
- * changed); then max_ts and COMMIT.
+ * RELEASE it and keep its table count changes, or roll back to it (and
+ * reload a catalog the mutation had changed); then the table counts,
+ * max_ts and COMMIT.
  */
 static void
 finish(int64_t ts, int rc)
 {
-	if (rc == 0)
+	if (rc == 0) {
 		sql("RELEASE mutation");
-	else {
+		wctx_keep(&E.w);
+	} else {
 		sql("ROLLBACK TO mutation");
 		sql("RELEASE mutation");
 		if (E.w.catalog_changed && store_load_catalog(E.st) == -1)
@@ -288,6 +290,8 @@ finish(int64_t ts, int rc)
 		}
 		E.commits[E.ncommits++] = ts;
 	}
+	if (wctx_flush(&E.w) == -1)
+		die("table counts", NULL);
 	sql("COMMIT");
 }
 
