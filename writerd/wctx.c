@@ -641,6 +641,29 @@ fail:
 }
 
 #define ID_TIME_CHARS	10	/* leading id characters that are a time */
+#define ID_RANDOM_CHARS	(STORE_ID_LEN - ID_TIME_CHARS)
+
+/*
+ * n bytes from the kernel's random generator, taken from the buffer and
+ * wiped there; the buffer is refilled when it runs short.  0 or -1.
+ */
+static int
+random_take(struct wctx *w, unsigned char *out, size_t n)
+{
+	ssize_t	 got;
+
+	assert(n <= sizeof(w->rnd));
+	if (w->rndlen < n) {
+		got = getrandom(w->rnd, sizeof(w->rnd), 0);
+		if (got < (ssize_t)n)
+			return -1;
+		w->rndlen = (size_t)got;
+	}
+	w->rndlen -= n;
+	memcpy(out, w->rnd + w->rndlen, n);
+	explicit_bzero(w->rnd + w->rndlen, n);
+	return 0;
+}
 
 int
 wctx_new_id(struct wctx *w, char out[STORE_ID_LEN + 1],
@@ -648,13 +671,13 @@ wctx_new_id(struct wctx *w, char out[STORE_ID_LEN + 1],
 {
 	static const char	 alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
 	sqlite3_stmt		*s = w->stmt[WS_ID_USED];
-	unsigned char		 r[STORE_ID_LEN];
+	unsigned char		 r[ID_RANDOM_CHARS];
 	uint64_t		 ms;
 	int			 i, tries, rc;
 
 	assert(w->st != NULL && out != NULL);
 	for (tries = 0; tries < 8; tries++) {
-		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		if (random_take(w, r, sizeof(r)) == -1)
 			return tv_seterr(err, TV_INTERNAL, "no randomness");
 		/*
 		 * The first 10 characters are the milliseconds of the ts (50
@@ -667,8 +690,8 @@ wctx_new_id(struct wctx *w, char out[STORE_ID_LEN + 1],
 			out[i] = alphabet[ms & 31];
 			ms >>= 5;
 		}
-		for (i = ID_TIME_CHARS; i < STORE_ID_LEN; i++)
-			out[i] = alphabet[r[i] & 31];
+		for (i = 0; i < ID_RANDOM_CHARS; i++)
+			out[ID_TIME_CHARS + i] = alphabet[r[i] & 31];
 		out[STORE_ID_LEN] = '\0';
 		sqlite3_bind_text(s, 1, out, -1, SQLITE_STATIC);
 		rc = sqlite3_step(s);

@@ -58,6 +58,12 @@ struct wcount {
 	int64_t		 mut;		/* of the running mutation */
 };
 
+/*
+ * Ids take their random part from a buffer that one getrandom call fills
+ * for 256 ids, instead of a system call for each.
+ */
+#define WCTX_RANDOM_BYTES	4096
+
 struct schema;
 
 struct wctx {
@@ -72,6 +78,9 @@ struct wctx {
 	struct buf		 key, key2;	/* scratch */
 	struct wcount		*counts;	/* per table, this transaction */
 	size_t			 ncounts, countcap;
+	/* Kernel randomness for ids not used yet: the last rndlen bytes. */
+	unsigned char		 rnd[WCTX_RANDOM_BYTES];
+	size_t			 rndlen;
 };
 
 int	 wctx_init(struct wctx *, struct store *, const struct config *);
