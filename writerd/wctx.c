@@ -80,6 +80,7 @@ wctx_init(struct wctx *w, struct store *st, const struct config *conf)
 	w->conf = conf;
 	buf_init(&w->key);
 	buf_init(&w->key2);
+	buf_init(&w->json);
 	for (i = 0; i < WS_COUNT; i++) {
 		if (sqlite3_prepare_v3(st->db, wstmt_sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &w->stmt[i], NULL) != SQLITE_OK) {
@@ -190,6 +191,7 @@ wctx_free(struct wctx *w)
 		sqlite3_finalize(w->stmt[i]);
 	buf_free(&w->key);
 	buf_free(&w->key2);
+	buf_free(&w->json);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -505,22 +507,23 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 	struct wdoc			*d;
 	struct wkey			*k;
 	sqlite3_stmt			*s;
-	struct buf			 json;
+	struct buf			*json = &w->json;
 	size_t				 i;
 	int64_t				 seq = 0;
 	int				 changed, fresh = 0, rc;
 
 	assert(w->st != NULL && t != NULL && id != NULL && w->ts > 0);
-	buf_init(&json);
-	/* Printed once: the size check and the stored text. */
+	/*
+	 * Printed once, into a buffer that keeps its room from one write
+	 * to the next: the size check and the stored text.
+	 */
+	buf_reset(json);
 	if (newdoc != NULL) {
-		json_print(&json, newdoc);
-		if (json.len > w->conf->max_document_bytes) {
-			tv_seterr(err, TV_TOO_LARGE, "document is %zu bytes, "
-			    "over max_document_bytes %llu", json.len,
+		json_print(json, newdoc);
+		if (json->len > w->conf->max_document_bytes)
+			return tv_seterr(err, TV_TOO_LARGE, "document is %zu "
+			    "bytes, over max_document_bytes %llu", json->len,
 			    (unsigned long long)w->conf->max_document_bytes);
-			goto fail;
-		}
 	}
 	if ((d = wdoc_find(w, t->id, id)) == NULL) {
 		if (w->ndocs == w->cap) {
@@ -590,7 +593,7 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 	 */
 	if (fresh) {
 		s = w->stmt[WS_DOC_NEW];
-		doc_log_bind(w, s, t, id, &json, newdoc != NULL, old_ts);
+		doc_log_bind(w, s, t, id, json, newdoc != NULL, old_ts);
 		rc = sqlite3_step(s);
 		sqlite3_reset(s);
 		sqlite3_clear_bindings(s);
@@ -603,7 +606,7 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 	}
 	if (seq == 0) {
 		s = w->stmt[WS_DOC_LOG];
-		doc_log_bind(w, s, t, id, &json, newdoc != NULL, old_ts);
+		doc_log_bind(w, s, t, id, json, newdoc != NULL, old_ts);
 		/* The row's seq, also when a second write of one ts updates
 		 * it. */
 		if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -633,10 +636,8 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 	/* A document came or went: the table's count moves, at commit. */
 	if ((olddoc == NULL) != (newdoc == NULL))
 		count_add(w, t->id, newdoc != NULL ? 1 : -1);
-	buf_free(&json);
 	return 0;
 fail:
-	buf_free(&json);
 	return -1;
 }
 

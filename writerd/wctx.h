@@ -76,6 +76,7 @@ struct wctx {
 	size_t			 ndocs, cap;
 	int			 catalog_changed;
 	struct buf		 key, key2;	/* scratch */
+	struct buf		 json;		/* a written document's text */
 	struct wcount		*counts;	/* per table, this transaction */
 	size_t			 ncounts, countcap;
 	/* Kernel randomness for ids not used yet: the last rndlen bytes. */
