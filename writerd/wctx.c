@@ -93,17 +93,16 @@ wctx_init(struct wctx *w, struct store *st, const struct config *conf)
 }
 
 static void
-wdoc_clear(struct wdoc *d)
+wdoc_free(struct wdoc *d)
 {
 	size_t	 i;
 
-	for (i = 0; i < d->nkeys; i++) {
+	for (i = 0; i < d->keycap; i++) {
 		buf_free(&d->keys[i].old);
 		buf_free(&d->keys[i].new);
 	}
 	free(d->keys);
-	d->keys = NULL;
-	d->nkeys = 0;
+	memset(d, 0, sizeof(*d));
 }
 
 void
@@ -112,8 +111,6 @@ wctx_reset(struct wctx *w, int64_t ts)
 	size_t	 i;
 
 	assert(w != NULL && ts >= 0);
-	for (i = 0; i < w->ndocs; i++)
-		wdoc_clear(&w->docs[i]);
 	w->ndocs = 0;
 	w->ts = ts;
 	w->catalog_changed = 0;
@@ -185,6 +182,8 @@ wctx_free(struct wctx *w)
 	int	 i;
 
 	wctx_reset(w, 0);
+	for (i = 0; i < (int)w->cap; i++)
+		wdoc_free(&w->docs[i]);
 	free(w->docs);
 	free(w->counts);
 	for (i = 0; i < WS_COUNT; i++)
@@ -508,7 +507,7 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 	struct wkey			*k;
 	sqlite3_stmt			*s;
 	struct buf			*json = &w->json;
-	size_t				 i;
+	size_t				 i, n;
 	int64_t				 seq = 0;
 	int				 changed, fresh = 0, rc;
 
@@ -525,24 +524,40 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 			    "bytes, over max_document_bytes %llu", json->len,
 			    (unsigned long long)w->conf->max_document_bytes);
 	}
-	if ((d = wdoc_find(w, t->id, id)) == NULL) {
+	/*
+	 * A document without an old revision has a new id (wctx_new_id
+	 * made sure that no revision has it, not even one of this
+	 * transaction): it is not in the write set yet.
+	 */
+	d = olddoc != NULL ? wdoc_find(w, t->id, id) : NULL;
+	if (d == NULL) {
 		if (w->ndocs == w->cap) {
-			w->cap = w->cap == 0 ? 8 : w->cap * 2;
-			w->docs = xreallocarray(w->docs, w->cap,
-			    sizeof(*w->docs));
+			n = w->cap == 0 ? 8 : w->cap * 2;
+			w->docs = xreallocarray(w->docs, n, sizeof(*w->docs));
+			memset(w->docs + w->cap, 0,
+			    (n - w->cap) * sizeof(*w->docs));
+			w->cap = n;
 		}
 		d = &w->docs[w->ndocs++];
 		fresh = 1;
-		memset(d, 0, sizeof(*d));
 		d->table_id = t->id;
 		strlcpy_tv(d->id, id, sizeof(d->id));
-		d->keys = xcalloc(t->nindexes, sizeof(*d->keys));
+		if (d->keycap < t->nindexes) {
+			d->keys = xreallocarray(d->keys, t->nindexes,
+			    sizeof(*d->keys));
+			for (i = d->keycap; i < t->nindexes; i++) {
+				buf_init(&d->keys[i].old);
+				buf_init(&d->keys[i].new);
+			}
+			d->keycap = t->nindexes;
+		}
 		d->nkeys = t->nindexes;
 		for (i = 0; i < t->nindexes; i++) {
 			k = &d->keys[i];
 			k->index_id = t->indexes[i]->id;
-			buf_init(&k->old);
-			buf_init(&k->new);
+			k->has_old = k->has_new = 0;
+			buf_reset(&k->old);
+			buf_reset(&k->new);
 			if (olddoc != NULL) {
 				if (doc_key(w, &k->old, olddoc, t->indexes[i],
 				    id, err) == -1)

@@ -24,12 +24,15 @@ struct wkey {
 	struct buf	 old, new;
 };
 
-/* One document written by the mutation. */
+/*
+ * One document written by the mutation.  A slot keeps its keys and their
+ * buffers from one mutation to the next (keycap of them).
+ */
 struct wdoc {
 	int64_t		 table_id;
 	char		 id[STORE_ID_LEN + 1];
 	struct wkey	*keys;
-	size_t		 nkeys;
+	size_t		 nkeys, keycap;
 };
 
 enum wstmt {
@@ -72,8 +75,8 @@ struct wctx {
 	const struct schema	*schema;	/* validators, or NULL */
 	sqlite3_stmt		*stmt[WS_COUNT];
 	int64_t			 ts;		/* this mutation's ts */
-	struct wdoc		*docs;
-	size_t			 ndocs, cap;
+	struct wdoc		*docs;		/* the write set */
+	size_t			 ndocs, cap;	/* cap slots, all initialized */
 	int			 catalog_changed;
 	struct buf		 key, key2;	/* scratch */
 	struct buf		 json;		/* a written document's text */
