@@ -6,6 +6,7 @@
  * writes, and writes through the write context, inside the caller's
  * savepoint.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,41 @@ make_doc(const char *id, double creation, const cJSON *user,
 	return doc;
 }
 
+/*
+ * The stored document of an insert, built on the stack without copying
+ * anything: an object whose members are _id and _creationTime, then the
+ * user's members themselves (user's first member follows _creationTime;
+ * user is not changed).  check_user_doc has refused system fields in
+ * user.  The document is only read, and it is never freed: nothing in it
+ * was allocated for it.
+ */
+struct insert_doc {
+	cJSON	 obj, id, creation;
+};
+
+static const cJSON *
+insert_doc(struct insert_doc *d, char *id, double creation,
+    const cJSON *user)
+{
+	memset(d, 0, sizeof(*d));
+	d->obj.type = cJSON_Object;
+	d->obj.child = &d->id;
+	d->id.type = cJSON_String | cJSON_StringIsConst;
+	d->id.string = "_id";
+	d->id.valuestring = id;
+	d->id.next = &d->creation;
+	d->creation.type = cJSON_Number | cJSON_StringIsConst;
+	d->creation.string = "_creationTime";
+	d->creation.valuedouble = creation;
+	d->creation.valueint = creation >= INT_MAX ? INT_MAX :
+	    creation <= (double)INT_MIN ? INT_MIN : (int)creation;
+	d->creation.prev = &d->id;
+	d->creation.next = user->child;
+	/* cJSON's convention: the first member's prev is the last one. */
+	d->id.prev = user->child != NULL ? user->child->prev : &d->creation;
+	return &d->obj;
+}
+
 static int
 do_insert(struct wctx *w, const cJSON *args, struct buf *value,
     struct tv_error *err)
@@ -128,8 +164,8 @@ do_insert(struct wctx *w, const cJSON *args, struct buf *value,
 	static const char *const allowed[] = { "table", "doc", NULL };
 	const struct store_table	*t;
 	const char			*name;
-	const cJSON			*user;
-	cJSON				*doc;
+	const cJSON			*user, *doc;
+	struct insert_doc		 d;
 	char				 id[STORE_ID_LEN + 1];
 	int				 rc;
 
@@ -142,11 +178,10 @@ do_insert(struct wctx *w, const cJSON *args, struct buf *value,
 	if (wctx_table(w, name, 1, &t, err) == -1 ||
 	    wctx_new_id(w, id, err) == -1)
 		return -1;
-	doc = make_doc(id, (double)w->ts / 1000.0, user, NULL, NULL);
+	doc = insert_doc(&d, id, (double)w->ts / 1000.0, user);
 	rc = schema_validate(w->schema, name, doc, err);
 	if (rc == 0)
 		rc = wctx_write(w, t, id, NULL, 0, doc, err);
-	cJSON_Delete(doc);
 	if (rc == -1)
 		return -1;
 	json_print_string(value, id, strlen(id));
