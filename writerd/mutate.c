@@ -18,8 +18,20 @@
 #include "wctx.h"
 #include "writerd.h"
 
-static int	mutate_one(struct wctx *, enum udf_kind, const cJSON *,
+static int	mutate_one(struct wctx *, enum udf_kind, const cJSON *, int,
 		    struct buf *, struct tv_error *);
+
+/*
+ * The members a mutation's args may have: those of its list after the
+ * first, which is "op", allowed too in the args of a db/batch op (the op
+ * object itself).
+ */
+static int
+check_args(const cJSON *args, const char *const *allowed, int inbatch,
+    struct tv_error *err)
+{
+	return udf_check_members(args, inbatch ? allowed : allowed + 1, err);
+}
 
 static const char *
 arg_id(const cJSON *args, struct tv_error *err)
@@ -158,10 +170,11 @@ insert_doc(struct insert_doc *d, char *id, double creation,
 }
 
 static int
-do_insert(struct wctx *w, const cJSON *args, struct buf *value,
-    struct tv_error *err)
+do_insert(struct wctx *w, const cJSON *args, int inbatch,
+    struct buf *value, struct tv_error *err)
 {
-	static const char *const allowed[] = { "table", "doc", NULL };
+	static const char *const allowed[] = { "op", "table", "doc",
+	    NULL };
 	const struct store_table	*t;
 	const char			*name;
 	const cJSON			*user, *doc;
@@ -169,7 +182,7 @@ do_insert(struct wctx *w, const cJSON *args, struct buf *value,
 	char				 id[STORE_ID_LEN + 1];
 	int				 rc;
 
-	if (udf_check_members(args, allowed, err) == -1 ||
+	if (check_args(args, allowed, inbatch, err) == -1 ||
 	    (name = udf_arg_table(args, err)) == NULL)
 		return -1;
 	user = json_get(args, "doc");
@@ -253,14 +266,14 @@ done:
 }
 
 static int
-do_patch(struct wctx *w, const cJSON *args, struct buf *value,
-    struct tv_error *err)
+do_patch(struct wctx *w, const cJSON *args, int inbatch,
+    struct buf *value, struct tv_error *err)
 {
-	static const char *const allowed[] = { "table", "id", "set", "unset",
-	    NULL };
+	static const char *const allowed[] = { "op", "table", "id", "set",
+	    "unset", NULL };
 	const cJSON	*set, *unset, *u;
 
-	if (udf_check_members(args, allowed, err) == -1)
+	if (check_args(args, allowed, inbatch, err) == -1)
 		return -1;
 	set = json_get(args, "set");
 	unset = json_get(args, "unset");
@@ -285,13 +298,14 @@ do_patch(struct wctx *w, const cJSON *args, struct buf *value,
 }
 
 static int
-do_replace(struct wctx *w, const cJSON *args, struct buf *value,
-    struct tv_error *err)
+do_replace(struct wctx *w, const cJSON *args, int inbatch,
+    struct buf *value, struct tv_error *err)
 {
-	static const char *const allowed[] = { "table", "id", "doc", NULL };
+	static const char *const allowed[] = { "op", "table", "id", "doc",
+	    NULL };
 	const cJSON	*user;
 
-	if (udf_check_members(args, allowed, err) == -1)
+	if (check_args(args, allowed, inbatch, err) == -1)
 		return -1;
 	user = json_get(args, "doc");
 	if (check_user_doc(w, user, "doc", err) == -1)
@@ -300,17 +314,17 @@ do_replace(struct wctx *w, const cJSON *args, struct buf *value,
 }
 
 static int
-do_delete(struct wctx *w, const cJSON *args, struct buf *value,
-    struct tv_error *err)
+do_delete(struct wctx *w, const cJSON *args, int inbatch,
+    struct buf *value, struct tv_error *err)
 {
-	static const char *const allowed[] = { "table", "id", NULL };
+	static const char *const allowed[] = { "op", "table", "id", NULL };
 	const struct store_table	*t;
 	const char			*id;
 	cJSON				*old = NULL;
 	int64_t				 old_ts;
 	int				 ret = -1;
 
-	if (udf_check_members(args, allowed, err) == -1)
+	if (check_args(args, allowed, inbatch, err) == -1)
 		return -1;
 	if (target(w, args, &t, &id, &old, &old_ts, err) == -1 ||
 	    wctx_write(w, t, id, old, old_ts, NULL, err) == -1)
@@ -335,7 +349,7 @@ do_batch(struct wctx *w, const cJSON *args, struct buf *value,
 		{ "replace", UDF_REPLACE }, { "delete", UDF_DELETE },
 	};
 	const cJSON	*list, *name;
-	cJSON		*op, *m, *opargs;
+	const cJSON	*op;
 	struct tv_error	 sub;
 	size_t		 i, n = 0;
 	int		 rc;
@@ -361,17 +375,11 @@ do_batch(struct wctx *w, const cJSON *args, struct buf *value,
 		if (i == nitems(ops))
 			return tv_seterr(err, TV_VALIDATION, "ops[%zu]: op "
 			    "must be insert, patch, replace or delete", n);
-		/* The op's own arguments: every member but "op". */
-		opargs = cJSON_CreateObject();
-		cJSON_ArrayForEach(m, op)
-			if (strcmp(m->string, "op") != 0)
-				cJSON_AddItemReferenceToObject(opargs,
-				    m->string, m);
+		/* The op's own arguments: the op object, "op" ignored. */
 		if (n > 0)
 			buf_addc(value, ',');
 		memset(&sub, 0, sizeof(sub));
-		rc = mutate_one(w, ops[i].kind, opargs, value, &sub);
-		cJSON_Delete(opargs);
+		rc = mutate_one(w, ops[i].kind, op, 1, value, &sub);
 		if (rc == -1) {
 			tv_seterr(err, sub.code, "ops[%zu]: %s", n,
 			    sub.message);
@@ -387,17 +395,17 @@ do_batch(struct wctx *w, const cJSON *args, struct buf *value,
 
 static int
 mutate_one(struct wctx *w, enum udf_kind kind, const cJSON *args,
-    struct buf *value, struct tv_error *err)
+    int inbatch, struct buf *value, struct tv_error *err)
 {
 	switch (kind) {
 	case UDF_INSERT:
-		return do_insert(w, args, value, err);
+		return do_insert(w, args, inbatch, value, err);
 	case UDF_PATCH:
-		return do_patch(w, args, value, err);
+		return do_patch(w, args, inbatch, value, err);
 	case UDF_REPLACE:
-		return do_replace(w, args, value, err);
+		return do_replace(w, args, inbatch, value, err);
 	case UDF_DELETE:
-		return do_delete(w, args, value, err);
+		return do_delete(w, args, inbatch, value, err);
 	default:
 		return tv_seterr(err, TV_INTERNAL, "not a mutation");
 	}
@@ -415,5 +423,5 @@ mutate_run(struct wctx *w, const char *udf_path, const cJSON *args,
 		    "\"%.128s\"", udf_path);
 	if (kind == UDF_BATCH)
 		return do_batch(w, args, value, err);
-	return mutate_one(w, kind, args, value, err);
+	return mutate_one(w, kind, args, 0, value, err);
 }
