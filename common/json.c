@@ -34,6 +34,38 @@ static int	json_check_dupkeys(const cJSON *);
 static int	member_cmp(const void *, const void *);
 static void	json_print_value(struct buf *, const cJSON *, int);
 
+/*
+ * The length of the leading run of s that a JSON string holds as it is:
+ * no control byte, no '"' and no backslash.  Eight bytes at a time:
+ * SWAR_LESS(x, n) is non-zero when a byte of x is below n (n <= 128),
+ * SWAR_ZERO(x) when a byte of x is zero.
+ */
+#define SWAR_ONES	0x0101010101010101ULL
+#define SWAR_HIGH	0x8080808080808080ULL
+#define SWAR_LESS(x, n)	(((x) - SWAR_ONES * (n)) & ~(x) & SWAR_HIGH)
+#define SWAR_ZERO(x)	SWAR_LESS(x, 1)
+
+static size_t
+plain_run(const char *s, size_t len)
+{
+	uint64_t	 x;
+	size_t		 i = 0;
+	unsigned char	 c;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&x, s + i, 8);
+		if (SWAR_LESS(x, 0x20) | SWAR_ZERO(x ^ (SWAR_ONES * '"')) |
+		    SWAR_ZERO(x ^ (SWAR_ONES * '\\')))
+			break;
+	}
+	for (; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c < 0x20 || c == '"' || c == '\\')
+			break;
+	}
+	return i;
+}
+
 static int
 is_space(unsigned char c)
 {
@@ -105,6 +137,8 @@ json_scan(const char *text, size_t len, int max_depth, enum json_err *err)
 	unsigned char	 c;
 
 	for (i = 0; i < len; i++) {
+		if (instr && (i += plain_run(text + i, len - i)) == len)
+			break;
 		c = (unsigned char)text[i];
 		if (instr) {
 			if (c == '"')
@@ -357,9 +391,9 @@ json_print_string(struct buf *b, const char *s, size_t len)
 	buf_reserve(b, len + 2);
 	buf_addc(b, '"');
 	for (i = 0; i < len; i++) {
+		if ((i += plain_run(s + i, len - i)) == len)
+			break;
 		c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
 		buf_add(b, s + run, i - run);
 		run = i + 1;
 		switch (c) {

@@ -16,6 +16,7 @@
 #define ROUNDTRIP_RUNS	200000	/* random doubles printed and read back */
 #define CUT_RUNS	2000	/* random UTF-8 strings cut at every length */
 #define CUT_MAXCP	40	/* code points in one random string */
+#define STRPOS_MAXLEN	40	/* strings of 1..39 bytes, five words */
 
 #define CHECK_SEED	0x9e3779b97f4a7c15ULL	/* fixed: runs repeat */
 
@@ -529,6 +530,90 @@ test_print_string(void)
 	printf("print: string escapes\n");
 }
 
+/*
+ * Strings are scanned and printed eight bytes at a time: a byte that
+ * needs care (a quote, a backslash, a control byte) is found in every
+ * position of a word and of the tail after the last whole word, and
+ * bytes that do not (space, DEL, UTF-8) are left alone there.
+ */
+static void
+test_string_positions(void)
+{
+	static const unsigned char	 special[] = { '"', '\\', '\n', 0x01,
+					    0x1f };
+	static const unsigned char	 plain[] = { ' ', 0x7f, 0x80, 0xc3 };
+	struct buf			 b, t;
+	enum json_err			 err;
+	cJSON				*j;
+	char				 s[STRPOS_MAXLEN];
+	size_t				 len, p, k;
+	int				 n = 0;
+
+	buf_init(&b);
+	buf_init(&t);
+	for (len = 1; len < sizeof(s); len++)
+		for (p = 0; p < len; p++) {
+			for (k = 0; k < sizeof(special); k++) {
+				memset(s, 'a', len);
+				s[p] = (char)special[k];
+				buf_reset(&b);
+				json_print_string(&b, s, len);
+				CHECK(b.len == len + 3 + (special[k] < 0x20 &&
+				    special[k] != '\n' ? 4 : 0),
+				    "0x%02x at %zu of %zu printed as %s",
+				    special[k], p, len, b.data);
+				j = json_parse(b.data, b.len, 1, &err);
+				CHECK(j != NULL && cJSON_IsString(j) &&
+				    strlen(j->valuestring) == len &&
+				    memcmp(j->valuestring, s, len) == 0,
+				    "0x%02x at %zu of %zu: %s", special[k], p,
+				    len, json_strerror(err));
+				cJSON_Delete(j);
+				/* The raw byte inside a string. */
+				buf_reset(&t);
+				buf_addc(&t, '"');
+				buf_add(&t, s, len);
+				buf_addc(&t, '"');
+				j = json_parse(t.data, t.len, 1, &err);
+				if (special[k] < 0x20)
+					CHECK(j == NULL &&
+					    err == JSON_ERR_SYNTAX,
+					    "raw 0x%02x at %zu of %zu taken",
+					    special[k], p, len);
+				cJSON_Delete(j);
+				n++;
+			}
+			for (k = 0; k < sizeof(plain); k++) {
+				memset(s, 'a', len);
+				s[p] = (char)plain[k];
+				buf_reset(&b);
+				json_print_string(&b, s, len);
+				CHECK(b.len == len + 2 &&
+				    memcmp(b.data + 1, s, len) == 0,
+				    "0x%02x at %zu of %zu printed as %s",
+				    plain[k], p, len, b.data);
+				n++;
+			}
+			/* \u0000 starting at p. */
+			if (p + 6 <= len) {
+				memset(s, 'a', len);
+				memcpy(s + p, "\\u0000", 6);
+				buf_reset(&t);
+				buf_addc(&t, '"');
+				buf_add(&t, s, len);
+				buf_addc(&t, '"');
+				j = json_parse(t.data, t.len, 1, &err);
+				CHECK(j == NULL && err == JSON_ERR_NUL,
+				    "\\u0000 at %zu of %zu taken", p, len);
+				cJSON_Delete(j);
+			}
+		}
+	buf_free(&b);
+	buf_free(&t);
+	printf("strings: %d bytes that need care or not, at every position\n",
+	    n);
+}
+
 static void
 test_get_int(void)
 {
@@ -748,6 +833,7 @@ main(void)
 	test_print_ints();
 	test_print_tree();
 	test_print_string();
+	test_string_positions();
 	test_get_int();
 	test_hash();
 	test_utf8_valid();
