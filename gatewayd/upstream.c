@@ -273,7 +273,9 @@ upstream_notice(struct gateway *gw, const unsigned char *body, size_t len)
 			if (oldk != NULL)
 				query_invalidate_key(gw, index_id, oldk,
 				    oldlen);
-			if (newk != NULL)
+			/* A key the write left as it was: done above. */
+			if (newk != NULL && (oldk == NULL ||
+			    bytecmp(oldk, oldlen, newk, newlen) != 0))
 				query_invalidate_key(gw, index_id, newk,
 				    newlen);
 		}
