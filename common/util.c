@@ -158,10 +158,26 @@ buf_printf(struct buf *b, const char *fmt, ...)
 static char *
 u64_digits(char *end, uint64_t v)
 {
-	do {
-		*--end = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
+	static const char	 pairs[] =
+	    "00010203040506070809101112131415161718192021222324252627282930"
+	    "31323334353637383940414243444546474849505152535455565758596061"
+	    "62636465666768697071727374757677787980818283848586878889909192"
+	    "93949596979899";
+	unsigned		 d;
+
+	/* Two digits a division. */
+	while (v >= 100) {
+		d = (unsigned)(v % 100) * 2;
+		v /= 100;
+		*--end = pairs[d + 1];
+		*--end = pairs[d];
+	}
+	if (v >= 10) {
+		d = (unsigned)v * 2;
+		*--end = pairs[d + 1];
+		*--end = pairs[d];
+	} else
+		*--end = (char)('0' + v);
 	return end;
 }
 
