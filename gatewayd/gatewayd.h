@@ -59,7 +59,6 @@ struct exec {
 	struct tv_error		*err;		/* else why; NULL when ok */
 	char			*value;		/* result JSON text */
 	size_t			 valuelen;
-	uint64_t		 value_hash;
 	uint64_t		 version;	/* bumped when the result changes */
 	char			*diff;		/* QueryDiff from version - 1 */
 	size_t			 difflen;

@@ -362,7 +362,6 @@ exec_run(struct gateway *gw, struct exec *ex)
 	enum json_err	 jerr;
 	cJSON		*args;
 	size_t		 off = strlen(ex->udf_path) + 1;
-	uint64_t	 h;
 	char		*old, table[STORE_NAME_MAX + 1], id[STORE_ID_LEN + 1];
 	size_t		 oldlen;
 	int		 rc;
@@ -395,14 +394,16 @@ exec_run(struct gateway *gw, struct exec *ex)
 		ex->rs = rs;
 		exec_register(gw, ex);
 	}
-	if (rc == 0)
-		h = json_hash(out.data, out.len);
-	else {
-		h = json_hash(err.message, strlen(err.message)) ^
-		    (uint64_t)(int64_t)err.code;
+	if (rc != 0)
 		buf_free(&out);
-	}
-	if (ex->version == 0 || h != ex->value_hash || (rc == 0) != ex->ok) {
+	/* The same text (or error) as the last run's: nothing changed. */
+	if (ex->version > 0 && (rc == 0) == ex->ok && (rc == 0 ?
+	    out.len == ex->valuelen && (out.len == 0 ||
+	    memcmp(out.data, ex->value, out.len) == 0) :
+	    err.code == ex->err->code &&
+	    strcmp(err.message, ex->err->message) == 0))
+		buf_free(&out);
+	else {
 		old = ex->version > 0 && ex->ok ? ex->value : NULL;
 		oldlen = ex->valuelen;
 		if (old == NULL)
@@ -418,12 +419,10 @@ exec_run(struct gateway *gw, struct exec *ex)
 			ex->err = xmalloc(sizeof(*ex->err));
 			*ex->err = err;
 		}
-		ex->value_hash = h;
 		ex->version++;
 		diff_exec_changed(ex, old, oldlen);
 		free(old);
-	} else
-		buf_free(&out);
+	}
 	ex->runs++;
 	gw->stats.reruns++;
 	pages_pin(gw, ex);

@@ -26,6 +26,13 @@ async def main(st):
     await w.mutate("db/patch", {"table": "docs", "id": ids[57], "set": {"i": -1}})
     await c.wait(lambda: c.values[57]["i"] == -1)
     check(reruns(st) - r0 == 1, "a patch of one document reran exactly one of 200 queries (%d)" % (reruns(st) - r0))
+    # A rerun whose result is the text it had: nothing goes out.
+    r0 = reruns(st)
+    nt = len(c.transitions)
+    await w.mutate("db/patch", {"table": "docs", "id": ids[58], "set": {"i": 58}})
+    await c.call("tinyvex/ping", {})
+    check(reruns(st) - r0 == 1, "a patch that left a document as it was reran its query (%d)" % (reruns(st) - r0))
+    check(len(c.transitions) == nt, "and sent its reader no transition (%d)" % (len(c.transitions) - nt))
     r0 = reruns(st)
     await w.mutate("db/insert", {"table": "docs", "doc": {"i": 1000}})
     await w.call("tinyvex/ping", {})
