@@ -55,6 +55,7 @@ struct exec {
 	struct hentry		 hent;		/* in exec_tab, by key */
 	const char		*udf_path;	/* the start of key */
 	struct readset		 rs;		/* what the last run read */
+	int64_t			 rs_catalog;	/* catalog version of that run */
 	int			 ok;		/* last run succeeded */
 	struct tv_error		*err;		/* else why; NULL when ok */
 	char			*value;		/* result JSON text */

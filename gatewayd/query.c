@@ -364,14 +364,21 @@ exec_run(struct gateway *gw, struct exec *ex)
 	size_t		 off = strlen(ex->udf_path) + 1;
 	char		*old, table[STORE_NAME_MAX + 1], id[STORE_ID_LEN + 1];
 	size_t		 oldlen;
-	int		 rc;
+	int		 rc, same_rs = 0;
 
 	readset_init(&rs);
 	buf_init(&out);
 	memset(&err, 0, sizeof(err));
-	if (exec_get_args(ex, table, id))
-		rc = udf_get(gw->st, table, id, SCAN_CURRENT, &out, &rs, &err);
-	else {
+	if (exec_get_args(ex, table, id)) {
+		/*
+		 * What a db/get reads follows from its id and the catalog
+		 * alone: under the catalog of the last run, the same keys.
+		 */
+		same_rs = ex->version > 0 &&
+		    ex->rs_catalog == gw->st->catalog->version;
+		rc = udf_get(gw->st, table, id, SCAN_CURRENT, &out,
+		    same_rs ? NULL : &rs, &err);
+	} else {
 		/*
 		 * The arguments are kept only as the key's canonical text,
 		 * which a parse gives back exactly: an execution at rest
@@ -386,7 +393,7 @@ exec_run(struct gateway *gw, struct exec *ex)
 		cJSON_Delete(args);
 	}
 	/* A rerun usually reads what the last run read: index kept. */
-	if (readset_equal(&rs, &ex->rs))
+	if (same_rs || readset_equal(&rs, &ex->rs))
 		readset_free(&rs);
 	else {
 		exec_unregister(gw, ex);
@@ -394,6 +401,7 @@ exec_run(struct gateway *gw, struct exec *ex)
 		ex->rs = rs;
 		exec_register(gw, ex);
 	}
+	ex->rs_catalog = gw->st->catalog->version;
 	if (rc != 0)
 		buf_free(&out);
 	/* The same text (or error) as the last run's: nothing changed. */
