@@ -109,6 +109,14 @@ async def main(st):
     check(ntrans < 300, "changes were coalesced (%d transitions for 300 writes)" % ntrans)
     slow.close()
 
+    # The latency of the well-behaved client is taken while the slow one
+    # is on its gateway; the limits below are tried on gateways of their
+    # own, whose 4 MB results only compete with it for the machine.
+    deadline = time.time() + 20
+    while len(lat.samples) < 30 and time.time() < deadline:
+        await asyncio.sleep(0.05)
+    stop.set()
+    await lt
     for i in range(100):
         await w.mutate("db/insert", {"table": "huge", "doc": {"i": i, "blob": "y" * 40000}})
     # Gateways with small limits: over the hard limit a client is dropped
@@ -151,9 +159,7 @@ async def main(st):
     rss2 = rss_kb(gpid)
     check(rss2 - rss0 < 96 * 1024, "gateway memory stayed bounded (%d KiB growth)" % (rss2 - rss0))
 
-    stop.set()
-    await lt
-    check(len(lat.samples) >= 10, "%d latency samples" % len(lat.samples))
+    check(len(lat.samples) >= 30, "%d latency samples" % len(lat.samples))
     check(p99(lat.samples) < 0.1, "a well-behaved client's p99 update latency: %.1f ms" % (p99(lat.samples) * 1000))
     check(good.chain_ok, "its versions chained")
     await w.close()
