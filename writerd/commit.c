@@ -1,10 +1,13 @@
 /*
  * Group commit.  Every mutation waiting on the gateway links is taken into
- * one write transaction; each runs in its own savepoint with its own ts
- * (max(now, last + 1)) and its own success or failure; the transaction
- * commits once; then every gateway is sent the commit notices, and the
- * gateways that asked are sent the outcomes.  Idempotent requests are
- * looked up first and answered from their record without writing.
+ * one write transaction; each runs with its own ts (max(now, last + 1))
+ * and its own success or failure; the transaction commits once; then
+ * every gateway is sent the commit notices, and the gateways that asked
+ * are sent the outcomes.  A mutation that fails leaves nothing behind:
+ * the group runs without savepoints, and should a mutation fail after it
+ * wrote, the group is rolled back and run again with each mutation in its
+ * own savepoint.  Idempotent requests are looked up first and answered
+ * from their record without writing.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -287,17 +290,20 @@ idem_record(struct writerd *wd, struct mutation *m)
 }
 
 /*
- * Run one mutation in its savepoint.  Returns 0 when the transaction may
- * go on (the mutation succeeded or failed cleanly), -1 when the database
- * itself failed and the whole group must be rolled back.
+ * Run one mutation, in its savepoint when sp is set.  Without one, a
+ * mutation that fails must not have written anything: when it did, the
+ * group is run again with savepoints.  Returns 0 when the transaction may
+ * go on (the mutation succeeded or failed cleanly), 1 when it failed
+ * after writing without a savepoint, -1 when the database itself failed
+ * and the whole group must be rolled back.
  */
 static int
-run_one(struct writerd *wd, struct mutation *m)
+run_one(struct writerd *wd, struct mutation *m, int sp)
 {
 	struct wctx	*w = &wd->wctx;
 	cJSON		*args;
 	enum json_err	 jerr;
-	int64_t		 ts;
+	int64_t		 ts, changes;
 	int		 rc;
 
 	memset(&m->err, 0, sizeof(m->err));
@@ -319,10 +325,11 @@ run_one(struct writerd *wd, struct mutation *m)
 		    TV_VALIDATION, "args: %s", json_strerror(jerr));
 		goto record;
 	}
-	if (step_stmt(wd, wd->sp[SP_BEGIN]) == -1) {
+	if (sp && step_stmt(wd, wd->sp[SP_BEGIN]) == -1) {
 		cJSON_Delete(args);
 		return -1;
 	}
+	changes = sqlite3_total_changes64(wd->st->db);
 	wctx_reset(w, ts);
 	rc = mutate_run(w, m->udf_path, args, &m->value, &m->err);
 	cJSON_Delete(args);
@@ -340,7 +347,7 @@ run_one(struct writerd *wd, struct mutation *m)
 			wd->catalog_version = w->st->catalog->version;
 		if (m->request_key != NULL && idem_record(wd, m) == -1)
 			goto undo_fatal;
-		if (step_stmt(wd, wd->sp[SP_RELEASE]) == -1)
+		if (sp && step_stmt(wd, wd->sp[SP_RELEASE]) == -1)
 			goto undo_fatal;
 		wctx_keep(w);
 		wctx_notice(w, wd->max_ts, wd->catalog_version, &m->notice);
@@ -348,7 +355,10 @@ run_one(struct writerd *wd, struct mutation *m)
 		wd->stats.mutations_ok++;
 		return 0;
 	}
-	if (step_stmt(wd, wd->sp[SP_UNDO]) == -1 ||
+	if (!sp) {
+		if (sqlite3_total_changes64(wd->st->db) != changes)
+			return 1;
+	} else if (step_stmt(wd, wd->sp[SP_UNDO]) == -1 ||
 	    step_stmt(wd, wd->sp[SP_RELEASE]) == -1)
 		return -1;
 	if (w->catalog_changed && store_load_catalog(wd->st) == -1)
@@ -362,8 +372,10 @@ record:
 		return -1;
 	return 0;
 undo_fatal:
-	step_stmt(wd, wd->sp[SP_UNDO]);
-	step_stmt(wd, wd->sp[SP_RELEASE]);
+	if (sp) {
+		step_stmt(wd, wd->sp[SP_UNDO]);
+		step_stmt(wd, wd->sp[SP_RELEASE]);
+	}
 	return -1;
 }
 
@@ -389,9 +401,10 @@ commit_run(struct writerd *wd)
 	struct mutationq	*group = &wd->group;
 	struct mutation		*m;
 	struct gwlink		*gw;
+	struct writer_stats	 stats0;
 	int64_t			 prev_ts = wd->max_ts, t0;
 	uint64_t		 n = 0;
-	int			 failed = 0;
+	int			 failed = 0, sp = 0, rc;
 	char			 why[TV_ERRMSG_MAX];
 
 	assert(TAILQ_EMPTY(group));
@@ -407,13 +420,31 @@ commit_run(struct writerd *wd)
 	if (n == 0)
 		return;
 	t0 = mono_us();
+	stats0 = wd->stats;
+	/*
+	 * The group runs without savepoints first: a savepoint copies every
+	 * page its mutation changes that existed before it, the larger part
+	 * of what a small mutation costs, and is needed only by a mutation
+	 * that fails after it wrote.  Should one do so, the group is rolled
+	 * back and run again, each mutation in its savepoint.  Nothing of
+	 * the first run was committed or answered; the second gives each
+	 * mutation a new ts (and an insert a new id).
+	 */
+again:
 	if (commit_begin(wd) == -1) {
 		fail_group(wd, group, prev_ts, sqlite3_errmsg(wd->st->db));
 		goto answer;
 	}
 	TAILQ_FOREACH(m, group, entry) {
 		wd->stats.mutations++;
-		if (run_one(wd, m) == -1) {
+		if ((rc = run_one(wd, m, sp)) == 1) {
+			assert(!sp);
+			commit_undo(wd, prev_ts);
+			wd->stats = stats0;
+			sp = 1;
+			goto again;
+		}
+		if (rc == -1) {
 			failed = 1;
 			if (m->err.code == TV_UNAVAILABLE)
 				strlcpy_tv(why, m->err.message, sizeof(why));
