@@ -388,9 +388,17 @@ json_print_string(struct buf *b, const char *s, size_t len)
 	unsigned char		 c;
 	char			 esc[6] = { '\\', 'u', '0', '0', 0, 0 };
 
+	/* Most strings need no escape: one copy between the quotes. */
 	buf_reserve(b, len + 2);
-	buf_addc(b, '"');
-	for (i = 0; i < len; i++) {
+	b->data[b->len++] = '"';
+	if ((i = plain_run(s, len)) == len) {
+		memcpy(b->data + b->len, s, len);
+		b->len += len;
+		b->data[b->len++] = '"';
+		b->data[b->len] = '\0';
+		return;
+	}
+	for (; i < len; i++) {
 		if ((i += plain_run(s + i, len - i)) == len)
 			break;
 		c = (unsigned char)s[i];
