@@ -39,6 +39,9 @@ static const char *wstmt_sql[WS_COUNT] = {
 	    "INSERT INTO current_documents(id, table_id, ts, seq)"
 	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET"
 	    " ts = excluded.ts, seq = excluded.seq",
+	[WS_CUR_DOC_NEW] =
+	    "INSERT INTO current_documents(id, table_id, ts, seq)"
+	    " VALUES (?1, ?2, ?3, ?4)",
 	[WS_CUR_DOC_DEL] =
 	    "DELETE FROM current_documents WHERE id = ?1",
 	[WS_IDX_LOG] =
@@ -46,6 +49,9 @@ static const char *wstmt_sql[WS_COUNT] = {
 	    " VALUES (?1, ?2, ?3, ?4, ?5)"
 	    " ON CONFLICT(index_id, key, ts) DO UPDATE SET"
 	    " deleted = excluded.deleted",
+	[WS_IDX_LOG_NEW] =
+	    "INSERT INTO indexes(index_id, key, ts, deleted, table_id)"
+	    " VALUES (?1, ?2, ?3, 0, ?4)",
 	[WS_IDX_LOG_DROP] =
 	    "DELETE FROM indexes WHERE index_id = ?1 AND key = ?2 AND ts = ?3",
 	[WS_CUR_IDX_PUT] =
@@ -230,6 +236,25 @@ step_done(struct wctx *w, sqlite3_stmt *s, struct tv_error *err)
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	if (rc == SQLITE_DONE)
+		return 0;
+	return db_fail(w, rc, err);
+}
+
+/*
+ * Step an INSERT that does not expect its row to be there; reset it
+ * either way.  1 inserted, 0 the row is there (a constraint), -1 failed.
+ */
+static int
+step_new(struct wctx *w, sqlite3_stmt *s, struct tv_error *err)
+{
+	int	 rc;
+
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_DONE)
+		return 1;
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
 		return 0;
 	return db_fail(w, rc, err);
 }
@@ -447,7 +472,7 @@ index_log(struct wctx *w, const struct store_index *ix, const struct wkey *k,
     const struct buf *key, int present, struct tv_error *err)
 {
 	sqlite3_stmt	*s;
-	int		 before;
+	int		 before, rc;
 
 	before = k->has_old && k->old.len == key->len &&
 	    memcmp(k->old.data, key->data, key->len) == 0;
@@ -458,6 +483,21 @@ index_log(struct wctx *w, const struct store_index *ix, const struct wkey *k,
 		    SQLITE_STATIC);
 		sqlite3_bind_int64(s, 3, w->ts);
 		return step_done(w, s, err);
+	}
+	/*
+	 * A key of a document that had no revision before the mutation
+	 * cannot be in the log yet: a plain INSERT, cheaper than the upsert
+	 * below, which still runs should the row be there after all.
+	 */
+	if (!k->has_old && present) {
+		s = w->stmt[WS_IDX_LOG_NEW];
+		sqlite3_bind_int64(s, 1, ix->id);
+		sqlite3_bind_blob(s, 2, key->data, (int)key->len,
+		    SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, w->ts);
+		sqlite3_bind_int64(s, 4, ix->table_id);
+		if ((rc = step_new(w, s, err)) != 0)
+			return rc == 1 ? 0 : -1;
 	}
 	s = w->stmt[WS_IDX_LOG];
 	sqlite3_bind_int64(s, 1, ix->id);
@@ -636,7 +676,20 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 		sqlite3_reset(s);
 		sqlite3_clear_bindings(s);
 	}
-	if (newdoc != NULL) {
+	/* A new document: a plain INSERT, as in index_log. */
+	rc = 0;
+	if (olddoc == NULL && newdoc != NULL) {
+		s = w->stmt[WS_CUR_DOC_NEW];
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, t->id);
+		sqlite3_bind_int64(s, 3, w->ts);
+		sqlite3_bind_int64(s, 4, seq);
+		if ((rc = step_new(w, s, err)) == -1)
+			goto fail;
+	}
+	if (rc == 1)
+		s = NULL;
+	else if (newdoc != NULL) {
 		s = w->stmt[WS_CUR_DOC_PUT];
 		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 2, t->id);
@@ -646,7 +699,7 @@ wctx_write(struct wctx *w, const struct store_table *t, const char *id,
 		s = w->stmt[WS_CUR_DOC_DEL];
 		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	}
-	if (step_done(w, s, err) == -1)
+	if (s != NULL && step_done(w, s, err) == -1)
 		goto fail;
 	/* A document came or went: the table's count moves, at commit. */
 	if ((olddoc == NULL) != (newdoc == NULL))
