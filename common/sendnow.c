@@ -1,5 +1,6 @@
 /*
- * Sending on a bufferevent's socket at once (see sendnow.h).
+ * Sending on a bufferevent's socket at once, a message or a loop turn's
+ * messages (see sendnow.h).
  */
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -9,6 +10,7 @@
 #include <stdint.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 
 #include "sendnow.h"
 
@@ -52,4 +54,70 @@ send_now(struct bufferevent *bev, const struct send_part *p, int n)
 		skip = 0;
 	}
 	return w;
+}
+
+static void
+send_batch_flush(evutil_socket_t fd, short ev, void *arg)
+{
+	struct send_batch	*b = arg;
+	struct evbuffer		*out;
+	int			 sfd;
+
+	(void)fd;
+	(void)ev;
+	if (b->bev == NULL) {
+		evbuffer_drain(b->pending, evbuffer_get_length(b->pending));
+		return;
+	}
+	out = bufferevent_get_output(b->bev);
+	sfd = bufferevent_getfd(b->bev);
+	if (sfd != -1 && evbuffer_get_length(out) == 0)
+		while (evbuffer_get_length(b->pending) > 0 &&
+		    evbuffer_write(b->pending, sfd) > 0)
+			;
+	/* What the socket did not take: the bufferevent sends (or says). */
+	if (evbuffer_get_length(b->pending) > 0)
+		evbuffer_add_buffer(out, b->pending);
+}
+
+int
+send_batch_init(struct send_batch *b, struct event_base *base)
+{
+	b->bev = NULL;
+	b->pending = evbuffer_new();
+	b->flush_ev = event_new(base, -1, 0, send_batch_flush, b);
+	if (b->pending == NULL || b->flush_ev == NULL) {
+		send_batch_free(b);
+		return -1;
+	}
+	return 0;
+}
+
+void
+send_batch_attach(struct send_batch *b, struct bufferevent *bev)
+{
+	b->bev = bev;
+	if (b->pending != NULL)
+		evbuffer_drain(b->pending, evbuffer_get_length(b->pending));
+}
+
+int
+send_batch_add(struct send_batch *b, const void *data, size_t len)
+{
+	if (b->bev == NULL || evbuffer_add(b->pending, data, len) == -1)
+		return -1;
+	event_active(b->flush_ev, EV_TIMEOUT, 0);	/* once, if twice */
+	return 0;
+}
+
+void
+send_batch_free(struct send_batch *b)
+{
+	if (b->flush_ev != NULL)
+		event_free(b->flush_ev);
+	if (b->pending != NULL)
+		evbuffer_free(b->pending);
+	b->flush_ev = NULL;
+	b->pending = NULL;
+	b->bev = NULL;
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 /* At most this many parts in one call. */
 #define SEND_NOW_MAX_PARTS	4
@@ -33,5 +34,26 @@ struct send_part {
  * take the rest (out of memory).
  */
 ssize_t	 send_now(struct bufferevent *, const struct send_part *, int);
+
+/*
+ * Messages to one busy peer, gathered over a loop turn and written
+ * together once the turn's callbacks have run: one write for all of them,
+ * and, when the socket takes them, no write event armed.  Used where many
+ * messages a turn go down one link (a gateway's link to writerd), where a
+ * write per message would cost more than the bufferevent's one writev.
+ */
+struct send_batch {
+	struct bufferevent	*bev;		/* NULL: nowhere to send */
+	struct evbuffer		*pending;	/* added this turn */
+	struct event		*flush_ev;	/* active while pending */
+};
+
+/* 0, or -1 when out of memory. */
+int	 send_batch_init(struct send_batch *, struct event_base *);
+/* Send to bev from now on (NULL: nowhere); what was pending is dropped. */
+void	 send_batch_attach(struct send_batch *, struct bufferevent *);
+/* 0, or -1 when there is nowhere to send or out of memory. */
+int	 send_batch_add(struct send_batch *, const void *, size_t);
+void	 send_batch_free(struct send_batch *);
 
 #endif

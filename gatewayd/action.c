@@ -31,7 +31,6 @@
 #include "json.h"
 #include "log.h"
 #include "proto/ipc.h"
-#include "sendnow.h"
 
 #define ACTION_DEFAULT_CONCURRENCY	16	/* provide without concurrency */
 #define ACTION_RUN_ID_LEN		24	/* "r" and a uint64 */
@@ -163,10 +162,9 @@ static void
 up_msg(struct gateway *gw, struct ipc_msg *m)
 {
 	const struct buf	*f = ipc_msg_finish(m);
-	struct send_part	 part = { f->data, f->len };
 
 	if (gw->up.ready && gw->up.bev != NULL)
-		send_now(gw->up.bev, &part, 1);
+		send_batch_add(&gw->up.out, f->data, f->len);
 	ipc_msg_free(m);
 }
 

@@ -21,6 +21,7 @@
 #include "http.h"
 #include "listen.h"
 #include "scan.h"
+#include "sendnow.h"
 #include "store.h"
 #include "util.h"
 #include "ws.h"
@@ -161,6 +162,7 @@ TAILQ_HEAD(execq, exec);
 /* The writer link. */
 struct upstream {
 	struct bufferevent	*bev;
+	struct send_batch	 out;		/* to bev, a loop turn's */
 	int			 ready;		/* WELCOME received */
 	uint32_t		 next_seq;
 	struct upreqq		 waiting;	/* sent, no outcome yet */

@@ -27,7 +27,6 @@
 #include "json.h"
 #include "log.h"
 #include "proto/ipc.h"
-#include "sendnow.h"
 
 static void	up_read(struct bufferevent *, void *);
 static void	up_event(struct bufferevent *, short, void *);
@@ -55,9 +54,8 @@ static void
 up_send(struct gateway *gw, struct ipc_msg *m)
 {
 	const struct buf	*f = ipc_msg_finish(m);
-	struct send_part	 part = { f->data, f->len };
 
-	send_now(gw->up.bev, &part, 1);
+	send_batch_add(&gw->up.out, f->data, f->len);
 	ipc_msg_free(m);
 }
 
@@ -82,6 +80,7 @@ up_connect(struct gateway *gw)
 		up_schedule(gw);
 		return;
 	}
+	send_batch_attach(&up->out, up->bev);
 	ipc_msg_init(&m, IPC_HELLO, 0, 3);
 	ipc_add_u64(&m, IPC_VERSION);
 	ipc_add_cstr(&m, gw->gateway_id);
@@ -103,6 +102,8 @@ upstream_start(struct gateway *gw)
 {
 	TAILQ_INIT(&gw->up.waiting);
 	gw->up.backoff_us = GW_RECONNECT_MIN_US;
+	if (send_batch_init(&gw->up.out, gw->base) == -1)
+		fatalx("send_batch_init");
 	up_connect(gw);
 }
 
@@ -136,6 +137,7 @@ up_lost(struct gateway *gw, const char *why)
 	if (up->ready)
 		log_warnx("writer link lost: %s", why);
 	up->ready = 0;
+	send_batch_attach(&up->out, NULL);
 	if (up->bev != NULL) {
 		bufferevent_free(up->bev);
 		up->bev = NULL;
@@ -155,6 +157,7 @@ upstream_stop(struct gateway *gw)
 		event_free(gw->up.retry_ev);
 		gw->up.retry_ev = NULL;
 	}
+	send_batch_free(&gw->up.out);
 	if (gw->up.bev != NULL) {
 		bufferevent_free(gw->up.bev);
 		gw->up.bev = NULL;
