@@ -103,13 +103,20 @@ rpc_error_data_text(struct buf *b, const char *id, int code,
 	error_text(b, id, code, message, name, value, NULL, 0);
 }
 
-void
-rpc_result_text(struct buf *b, const char *id, const char *result,
-    size_t len)
+/* An answer's envelope up to its result, which the caller adds, then '}'. */
+static void
+result_open(struct buf *b, const char *id)
 {
 	buf_adds(b, "{\"jsonrpc\":\"2.0\",\"id\":");
 	buf_adds(b, id);
 	buf_adds(b, ",\"result\":");
+}
+
+void
+rpc_result_text(struct buf *b, const char *id, const char *result,
+    size_t len)
+{
+	result_open(b, id);
 	buf_add(b, result, len);
 	buf_addc(b, '}');
 }
@@ -690,9 +697,8 @@ rpc_mutation_done(struct gateway *gw, struct upreq *u, int64_t ts, int code,
 	if (code == TV_OK) {
 		/* The answer in one allocation: its text is held as it is. */
 		buf_reserve(&b, RPC_RESULT_ROOM + strlen(u->id) + valuelen);
-		buf_adds(&b, "{\"jsonrpc\":\"2.0\",\"id\":");
-		buf_adds(&b, u->id);
-		buf_adds(&b, ",\"result\":{\"value\":");
+		result_open(&b, u->id);
+		buf_adds(&b, "{\"value\":");
 		buf_add(&b, value, valuelen);
 		buf_adds(&b, ",\"ts\":");
 		buf_add_i64(&b, ts);
