@@ -375,6 +375,17 @@ store_open(const char *path, enum store_mode mode,
 	 * its first use in the process; later calls change nothing.
 	 */
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	/*
+	 * A savepoint (writerd's, when a group runs again with one per
+	 * mutation) copies every page it changes that existed before it
+	 * into a sub-journal.  SQLite keeps that journal in memory up to
+	 * STORE_SUBJOURNAL_BYTES as one allocation, freed at RELEASE; past
+	 * its default of 64 KiB it would move the journal to a temporary
+	 * file and write every later page there.  (temp_store = MEMORY
+	 * would cut it into 1 KiB chunks instead: five allocations a page.)
+	 * Other temporary data (sorts, RETURNING) stays in the page cache
+	 * and spills to a file only when it outgrows it.
+	 */
 	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL,
 	    STORE_SUBJOURNAL_BYTES);
 	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
@@ -408,18 +419,6 @@ store_open(const char *path, enum store_mode mode,
 		/* Room for the hot pages of the log, current state and indexes. */
 		if (store_exec(st, "PRAGMA cache_size = -65536") == -1)
 			goto sqlfail;
-		/*
-		 * Each mutation of a group commit runs in a savepoint, which
-		 * copies every page it changes that existed before it into a
-		 * sub-journal.  SQLite keeps that journal in memory up to
-		 * STORE_SUBJOURNAL_BYTES (SQLITE_CONFIG_STMTJRNL_SPILL
-		 * above) as one allocation, and frees it at RELEASE.  With
-		 * temp_store = MEMORY it would cut it into 1 KiB chunks
-		 * instead: five allocations per page, each freed again at
-		 * every RELEASE.  Other temporary data (sorts, RETURNING)
-		 * stays in the page cache and spills to a file only when
-		 * it outgrows it.
-		 */
 		/* Checkpoints are run by writerd on its own schedule. */
 		sqlite3_wal_autocheckpoint(st->db, 0);
 		if (create_schema(st, err, errlen) == -1)
